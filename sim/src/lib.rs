@@ -1,0 +1,1 @@
+//! kube-sim: an in-process Kubernetes API server and workload simulator (in progress).

@@ -1,0 +1,15 @@
+use clap::Parser;
+use starrocks_operator::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Version => {
+            println!(
+                "starrocks-operator {} (journal format {})",
+                env!("CARGO_PKG_VERSION"),
+                starrocks_model::journal::FORMAT_VERSION
+            );
+        }
+    }
+}
