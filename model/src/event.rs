@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Something the shell saw or did. Events carry no clock: the journal record that wraps an
 /// event carries its time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "type")]
 pub enum Event {
     /// The StarRocksCluster spec changed (a new `metadata.generation`, or the referenced config

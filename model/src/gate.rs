@@ -15,6 +15,8 @@ use std::fmt;
 pub struct LastApply {
     /// The template hash that was applied.
     pub template_hash: String,
+    /// The image of that template.
+    pub image: String,
     /// `metadata.generation` the API server returned; `None` while the apply is in flight.
     pub generation: Option<i64>,
 }
@@ -238,6 +240,7 @@ mod tests {
     fn applied(generation: Option<i64>) -> LastApply {
         LastApply {
             template_hash: "h2".into(),
+            image: "starrocks/fe-ubuntu:3.3.2".into(),
             generation,
         }
     }

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub const TOMBSTONE_CAPACITY: usize = 32;
 
 /// The machine's view of one cluster.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Knowledge {
     /// The latest desired state; `None` before the first spec.
@@ -32,6 +32,24 @@ pub struct Knowledge {
 }
 
 impl Knowledge {
+    /// Where the cluster is for `component`: the template hash and image of the operator's own
+    /// apply when the cache has not caught up with it yet (in flight, or returned with a
+    /// generation the cache has not reached), else the observed ones. `None` when the
+    /// component does not exist as far as the machine knows.
+    pub fn current_template(&self, component: Component) -> Option<(String, Option<String>)> {
+        let observed = self.observed.get(&component);
+        if let Some(applied) = self.applied.get(&component) {
+            let ahead = match (applied.generation, observed) {
+                (None, _) | (_, None) => true,
+                (Some(g), Some(o)) => o.generation < g,
+            };
+            if ahead {
+                return Some((applied.template_hash.clone(), Some(applied.image.clone())));
+            }
+        }
+        observed.map(|o| (o.template_hash.clone().unwrap_or_default(), o.image.clone()))
+    }
+
     /// Folds an event into the knowledge. Observations that go backwards for the same object
     /// (lower `metadata.generation`, or the same generation with a lower
     /// `status.observedGeneration`) and observations of deleted objects are ignored, so late,
@@ -49,11 +67,9 @@ impl Knowledge {
                 template_hash,
                 generation,
             } => {
-                let record = self.applied.entry(*component).or_insert_with(|| LastApply {
-                    template_hash: template_hash.clone(),
-                    generation: None,
-                });
-                if record.template_hash == *template_hash {
+                if let Some(record) = self.applied.get_mut(component)
+                    && record.template_hash == *template_hash
+                {
                     record.generation = Some(*generation);
                 }
             }

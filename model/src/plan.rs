@@ -72,7 +72,7 @@ impl Rules {
     fn tier_settled(&self, know: &Knowledge, tier: Tier) -> bool {
         tier.components()
             .iter()
-            .filter(|c| in_spec(know, **c) && know.observed.contains_key(c))
+            .filter(|c| in_spec(know, **c) && exists(know, **c))
             .all(|c| self.settled(know, *c))
     }
 
@@ -110,7 +110,7 @@ impl Rules {
         };
         let others_exist = [Component::Be, Component::Cn, Component::FeProxy]
             .iter()
-            .any(|c| know.observed.contains_key(c));
+            .any(|c| exists(know, *c));
         if !others_exist && !self.settled(know, Component::Fe) {
             return if fe_at_target(know, Component::Fe, fe) {
                 LifecycleState::WaitingFe
@@ -118,21 +118,26 @@ impl Rules {
                 LifecycleState::Creating
             };
         }
-        let changed: Vec<Component> = Component::ALL
+        // Where each component is: its observed template, or the operator's own newer apply.
+        let current: Vec<(Component, String, Option<String>)> = Component::ALL
             .into_iter()
-            .filter(|c| match (desired.get(*c), know.observed.get(c)) {
-                (Some(d), Some(o)) => o.template_hash.as_deref() != Some(&d.template_hash),
-                _ => false,
+            .filter_map(|c| {
+                let (hash, image) = know.current_template(c)?;
+                Some((c, hash, image))
             })
+            .collect();
+        let changed: Vec<&(Component, String, Option<String>)> = current
+            .iter()
+            .filter(|(c, hash, _)| desired.get(*c).is_some_and(|d| d.template_hash != *hash))
             .collect();
         if changed.is_empty() {
             return LifecycleState::Steady;
         }
         let votes: Vec<(String, String, String)> = changed
             .iter()
-            .filter(|c| c.is_versioned())
-            .filter_map(|c| {
-                let from = know.observed.get(c)?.image.clone()?;
+            .filter(|(c, _, _)| c.is_versioned())
+            .filter_map(|(c, _, image)| {
+                let from = image.clone()?;
                 let to = desired.get(*c)?.image.clone();
                 Some((c.to_string(), from, to))
             })
@@ -196,7 +201,7 @@ impl Rules {
             | LifecycleState::UpgradingFe(r) => {
                 for c in r.tier.components() {
                     // The FE proxy is created in Steady, like any new component.
-                    if c.is_versioned() || know.observed.contains_key(c) {
+                    if c.is_versioned() || exists(know, *c) {
                         wanted.push(*c);
                     }
                 }
@@ -204,7 +209,7 @@ impl Rules {
             LifecycleState::Steady => {
                 let fe_up = self.settled(know, Component::Fe);
                 for c in Component::ALL {
-                    if c == Component::Fe || fe_up || know.observed.contains_key(&c) {
+                    if c == Component::Fe || fe_up || exists(know, c) {
                         wanted.push(c);
                     }
                 }
@@ -232,6 +237,7 @@ impl Rules {
                     c,
                     LastApply {
                         template_hash: desired.template_hash.clone(),
+                        image: desired.image.clone(),
                         generation: None,
                     },
                 );
@@ -246,24 +252,22 @@ impl Rules {
     }
 }
 
+/// The component exists as far as the machine knows: observed, or applied by the operator.
+fn exists(know: &Knowledge, component: Component) -> bool {
+    know.current_template(component).is_some()
+}
+
 fn in_spec(know: &Knowledge, component: Component) -> bool {
     know.desired
         .as_ref()
         .is_some_and(|d| d.get(component).is_some())
 }
 
-/// The object carries the desired template, or the operator's apply of it has returned (the
-/// cache may not show it yet) or is in flight.
+/// Where the cluster is for the component (see [`Knowledge::current_template`]) is the
+/// desired template.
 fn fe_at_target(know: &Knowledge, component: Component, desired: &DesiredComponent) -> bool {
-    let observed = know
-        .observed
-        .get(&component)
-        .is_some_and(|o| o.template_hash.as_deref() == Some(&desired.template_hash));
-    let applied = know
-        .applied
-        .get(&component)
-        .is_some_and(|a| a.template_hash == desired.template_hash);
-    observed || applied
+    know.current_template(component)
+        .is_some_and(|(hash, _)| hash == desired.template_hash)
 }
 
 /// Whether the component's object differs from `desired` in a way an apply would fix, and no
