@@ -1,0 +1,1410 @@
+//! The API server's verbs on the store: get, list, create, update, patch, delete, with the
+//! server-owned metadata (uid, creationTimestamp, resourceVersion, generation, managedFields),
+//! status and scale subresources, finalizers and CRD registration.
+//!
+//! Behaviour from the Kubernetes docs "API Concepts" (verbs, resource versions, `limit` and
+//! `continue`, patch types, "Server-Side Apply", "Finalizers", "Garbage Collection"), and the
+//! CRD docs for status and scale subresources and generation semantics.
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::SimClock;
+use crate::defaults::apply_defaults;
+use crate::errors::{ApiError, Cause};
+use crate::fields::{self, ApplyRequest};
+use crate::listtypes::Shape;
+use crate::patch;
+use crate::resources::ResourceType;
+use crate::schema;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::store::{Store, obj_key};
+
+/// Which object (or collection) a request addresses.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The resource type.
+    pub rt: ResourceType,
+    /// Namespace from the path (`None` for cluster-scoped or all-namespaces requests).
+    pub namespace: Option<String>,
+    /// Object name from the path.
+    pub name: Option<String>,
+    /// `status` or `scale`.
+    pub subresource: Option<String>,
+}
+
+impl Target {
+    /// A target for one named object of `rt`.
+    pub fn object(rt: &ResourceType, namespace: Option<&str>, name: &str) -> Target {
+        Target {
+            rt: rt.clone(),
+            namespace: if rt.namespaced {
+                namespace.map(str::to_string)
+            } else {
+                None
+            },
+            name: Some(name.to_string()),
+            subresource: None,
+        }
+    }
+
+    fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or_default()
+    }
+
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+
+    fn not_found(&self) -> ApiError {
+        ApiError::NotFound {
+            resource: self.rt.qualified(),
+            name: self.name().to_string(),
+        }
+    }
+}
+
+/// Options of a write.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOpts {
+    /// Field manager (`?fieldManager=`, or derived from the user agent).
+    pub manager: String,
+    /// `?force=true` (apply only).
+    pub force: bool,
+    /// `?dryRun=All`: validate and answer, but do not store.
+    pub dry_run: bool,
+}
+
+/// Options of a delete (`DeleteOptions` body and query).
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOpts {
+    /// `Background` (default), `Foreground` or `Orphan`.
+    pub propagation: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_rv: Option<String>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `?dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// Query of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `?labelSelector=`.
+    pub labels: LabelSelector,
+    /// `?fieldSelector=`.
+    pub fields: FieldSelector,
+    /// `?limit=` (0 = no limit).
+    pub limit: usize,
+    /// `?continue=` token from a previous page.
+    pub continue_token: Option<String>,
+}
+
+/// Result of a write.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// HTTP code (200 or 201).
+    pub code: u16,
+    /// The response body (the object, or a `Scale`).
+    pub object: Value,
+    /// The stored object after the write (for audit; equals `object` except for `/scale`).
+    pub stored: Value,
+    /// Whether `spec.template` changed.
+    pub template_changed: bool,
+}
+
+fn now(clock: &SimClock) -> String {
+    clock.now_rfc3339()
+}
+
+fn shape(rt: &ResourceType) -> Shape<'_> {
+    Shape::root(rt.schema.as_ref(), rt.is_custom())
+}
+
+fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), json!(rt.api_version()));
+        m.insert("kind".into(), json!(rt.kind));
+    }
+    obj
+}
+
+/// GET of one object (or its `/status` or `/scale`).
+///
+/// # Errors
+/// [`ApiError::NotFound`] when absent.
+pub fn get(store: &Store, t: &Target) -> Result<Value, ApiError> {
+    let obj = store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .ok_or_else(|| t.not_found())?;
+    if t.subresource.as_deref() == Some("scale") {
+        return scale_of(&t.rt, obj);
+    }
+    Ok(with_version(&t.rt, obj.clone()))
+}
+
+/// LIST with selectors and pagination. The continue token is `<rv>/<namespace>/<name>` of the
+/// last returned item.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for a malformed continue token.
+pub fn list(store: &Store, t: &Target, q: &ListQuery) -> Result<Value, ApiError> {
+    let after: Option<(String, String)> = match &q.continue_token {
+        None => None,
+        Some(tok) => {
+            let mut parts = tok.splitn(3, '/');
+            let _rv = parts.next();
+            match (parts.next(), parts.next()) {
+                (Some(ns), Some(name)) => Some((ns.to_string(), name.to_string())),
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
+                        "invalid continue token: {tok}"
+                    )));
+                }
+            }
+        }
+    };
+    let rv = store.current_rv();
+    let mut items = Vec::new();
+    let mut next = None;
+    for obj in store.list(&t.rt.group, &t.rt.plural, t.namespace.as_deref()) {
+        let key = obj_key(obj);
+        if after.as_ref().is_some_and(|a| key <= *a) {
+            continue;
+        }
+        if !q.labels.matches_object(obj) || !q.fields.matches(obj) {
+            continue;
+        }
+        if q.limit > 0 && items.len() == q.limit {
+            if let Some(last) = items.last().map(obj_key) {
+                next = Some(format!("{rv}/{}/{}", last.0, last.1));
+            }
+            break;
+        }
+        items.push(with_version(&t.rt, obj.clone()));
+    }
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if let (Some(n), Some(m)) = (next, metadata.as_object_mut()) {
+        m.insert("continue".into(), json!(n));
+    }
+    Ok(json!({
+        "apiVersion": t.rt.api_version(),
+        "kind": format!("{}List", t.rt.kind),
+        "metadata": metadata,
+        "items": items,
+    }))
+}
+
+fn check_identity(t: &Target, body: &mut Value) -> Result<(), ApiError> {
+    let Some(m) = body.as_object_mut() else {
+        return Err(ApiError::BadRequest(
+            "the request body must be a JSON object".into(),
+        ));
+    };
+    if let Some(kind) = m.get("kind").and_then(Value::as_str)
+        && kind != t.rt.kind
+        && !(t.subresource.as_deref() == Some("scale") && kind == "Scale")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the object provided is unrecognized (must be of type {}): kind {kind}",
+            t.rt.kind
+        )));
+    }
+    m.insert("apiVersion".into(), json!(t.rt.api_version()));
+    m.insert("kind".into(), json!(t.rt.kind));
+    let meta = m.entry("metadata").or_insert_with(|| json!({}));
+    let Some(meta) = meta.as_object_mut() else {
+        return Err(ApiError::BadRequest("metadata must be an object".into()));
+    };
+    if t.rt.namespaced {
+        match (meta.get("namespace").and_then(Value::as_str), &t.namespace) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ApiError::BadRequest(
+                    "the namespace of the provided object does not match the namespace sent on the request".into(),
+                ));
+            }
+            (_, Some(b)) => {
+                meta.insert("namespace".into(), json!(b));
+            }
+            (_, None) => {}
+        }
+    } else {
+        meta.remove("namespace");
+    }
+    if let (Some(n), Some(want)) = (meta.get("name").and_then(Value::as_str), &t.name)
+        && n != want
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({n}) does not match the name on the URL ({want})"
+        )));
+    }
+    if let Some(want) = &t.name {
+        meta.insert("name".into(), json!(want));
+    }
+    Ok(())
+}
+
+/// CREATE (POST). Also used by controllers.
+///
+/// # Errors
+/// 409 AlreadyExists, 404 when the namespace does not exist, 422 on schema violations, 400 on a
+/// malformed body.
+pub fn create(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    body: Value,
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    create_inner(store, clock, t, body, opts, true)
+}
+
+fn create_inner(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    mut body: Value,
+    opts: &WriteOpts,
+    record_manager: bool,
+) -> Result<Outcome, ApiError> {
+    let mut t = t.clone();
+    if t.subresource.is_some() {
+        return Err(ApiError::MethodNotAllowed(
+            "create is not supported on subresources here".into(),
+        ));
+    }
+    if t.name.is_none()
+        && let Some(n) = body.pointer("/metadata/name").and_then(Value::as_str)
+    {
+        t.name = Some(n.to_string());
+    }
+    check_identity(&t, &mut body)?;
+    let name = match body.pointer("/metadata/name").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => match body
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+        {
+            Some(prefix) => {
+                let uid = store.new_uid();
+                let suffix: String = uid.chars().rev().take(5).collect();
+                format!("{prefix}{suffix}")
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    &t.rt.kind,
+                    &t.rt.group,
+                    "",
+                    "metadata.name",
+                    "FieldValueRequired",
+                    "Required value: name or generateName is required",
+                ));
+            }
+        },
+    };
+    t.name = Some(name.clone());
+    if t.rt.namespaced {
+        if t.namespace.is_none() {
+            return Err(ApiError::BadRequest(
+                "a namespaced object needs a namespace".into(),
+            ));
+        }
+        if store.get("", "namespaces", "", t.ns()).is_none() {
+            return Err(ApiError::NotFound {
+                resource: "namespaces".into(),
+                name: t.ns().to_string(),
+            });
+        }
+    }
+    if store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), &name)
+        .is_some()
+    {
+        return Err(ApiError::AlreadyExists {
+            resource: t.rt.qualified(),
+            name,
+        });
+    }
+    let uid = store.new_uid();
+    if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("name".into(), json!(name));
+        meta.insert("uid".into(), json!(uid));
+        meta.insert("creationTimestamp".into(), json!(now(clock)));
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
+            meta.remove(k);
+        }
+        if record_manager {
+            meta.remove("managedFields");
+        }
+        if t.rt.has_generation {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
+    }
+    if t.rt.status_subresource
+        && t.rt.kind != "Pod"
+        && let Some(m) = body.as_object_mut()
+    {
+        m.remove("status");
+    }
+    commit(store, clock, &t, None, body, opts, record_manager)
+}
+
+/// UPDATE (PUT) of the object or its `/status` or `/scale` subresource.
+///
+/// # Errors
+/// 404 when absent, 409 when `metadata.resourceVersion` is stale, 422 on schema violations.
+pub fn update(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    mut body: Value,
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    let old = store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .cloned()
+        .ok_or_else(|| t.not_found())?;
+    if t.subresource.as_deref() == Some("scale") {
+        return write_scale(store, clock, t, &old, body, opts);
+    }
+    check_identity(t, &mut body)?;
+    if let Some(rv) = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        && old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            != Some(rv)
+    {
+        return Err(ApiError::modified(&t.rt.qualified(), t.name()));
+    }
+    let new = merge_subresource(t, &old, body);
+    commit(store, clock, t, Some(&old), new, opts, true)
+}
+
+/// PATCH with one of the four patch content types. Apply creates the object when absent.
+///
+/// # Errors
+/// 415 for an unknown content type, 404 when absent (except apply), 409 on apply conflicts or a
+/// stale resourceVersion in the patch, 422 on a failed JSON patch `test` or schema violations.
+pub fn patch(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    content_type: &str,
+    body: &[u8],
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    let ct = content_type.split(';').next().unwrap_or_default().trim();
+    let old = store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .cloned();
+    if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
+        return apply(store, clock, t, old, body, opts);
+    }
+    let old = old.ok_or_else(|| t.not_found())?;
+    let patch_value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid patch body: {e}")))?;
+    let base = if t.subresource.as_deref() == Some("scale") {
+        scale_of(&t.rt, &old)?
+    } else {
+        old.clone()
+    };
+    let mut new = base.clone();
+    match ct {
+        "application/merge-patch+json" => patch::merge_patch(&mut new, &patch_value),
+        "application/json-patch+json" => {
+            patch::json_patch(&mut new, &patch_value, &t.rt.kind, &t.rt.group, t.name())?
+        }
+        "application/strategic-merge-patch+json" => {
+            if t.rt.is_custom() {
+                return Err(ApiError::UnsupportedMediaType(ct.to_string()));
+            }
+            patch::strategic_merge(&mut new, &patch_value, shape(&t.rt));
+        }
+        other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
+    }
+    if t.subresource.as_deref() == Some("scale") {
+        return write_scale(store, clock, t, &old, new, opts);
+    }
+    check_identity(t, &mut new)?;
+    if let Some(rv) = patch_value
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        && old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            != Some(rv)
+    {
+        return Err(ApiError::modified(&t.rt.qualified(), t.name()));
+    }
+    // A patch cannot change the server-owned metadata.
+    let new = merge_subresource(t, &old, new);
+    commit(store, clock, t, Some(&old), new, opts, true)
+}
+
+fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        return Ok(v);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::BadRequest(format!("apply body is not UTF-8: {e}")))?;
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ApiError::BadRequest(format!("cannot parse apply body as YAML: {e}")))
+}
+
+fn apply(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    old: Option<Value>,
+    body: &[u8],
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    let mut cfg = parse_apply_body(body)?;
+    if opts.manager.is_empty() {
+        return Err(ApiError::BadRequest(
+            "PATCH /apply requires fieldManager to be set".into(),
+        ));
+    }
+    check_identity(t, &mut cfg)?;
+    if cfg.get("apiVersion").is_none() || cfg.get("kind").is_none() {
+        return Err(ApiError::BadRequest(
+            "apiVersion and kind must be set in an apply configuration".into(),
+        ));
+    }
+    // The configuration only speaks for the part of the object the endpoint writes.
+    if let Some(m) = cfg.as_object_mut() {
+        match t.subresource.as_deref() {
+            Some("status") => {
+                m.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "status"))
+            }
+            _ if t.rt.status_subresource => {
+                m.remove("status");
+            }
+            _ => {}
+        }
+    }
+    let req = ApplyRequest {
+        manager: &opts.manager,
+        force: opts.force,
+        api_version: &t.rt.api_version(),
+        subresource: t.subresource.as_deref(),
+        now: &now(clock),
+    };
+    let live = match &old {
+        Some(o) => o.clone(),
+        None => {
+            if t.subresource.is_some() {
+                return Err(t.not_found());
+            }
+            json!({"apiVersion": t.rt.api_version(), "kind": t.rt.kind, "metadata": {"name": t.name(), "namespace": t.namespace}})
+        }
+    };
+    let merged = fields::apply(&live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
+        let n = conflicts.len();
+        let list: Vec<String> = conflicts
+            .iter()
+            .map(|c| {
+                format!(
+                    "conflict with \"{}\" using {}: {}",
+                    c.manager,
+                    t.rt.api_version(),
+                    c.field
+                )
+            })
+            .collect();
+        ApiError::Conflict {
+            resource: t.rt.qualified(),
+            name: t.name().to_string(),
+            message: format!(
+                "Apply failed with {n} conflict{}: {}",
+                if n == 1 { "" } else { "s" },
+                list.join("\n")
+            ),
+            causes: conflicts
+                .iter()
+                .map(|c| Cause {
+                    kind: "FieldManagerConflict".into(),
+                    message: format!(
+                        "conflict with \"{}\" using {}",
+                        c.manager,
+                        t.rt.api_version()
+                    ),
+                    field: c.field.clone(),
+                })
+                .collect(),
+        }
+    })?;
+    match old {
+        None => create_inner(store, clock, t, merged, opts, false),
+        Some(old) => {
+            let new = merge_subresource(t, &old, merged);
+            commit(store, clock, t, Some(&old), new, opts, false)
+        }
+    }
+}
+
+/// Combines a written object with the stored one according to the subresource rules: `/status`
+/// writes change only `status`; main writes of a type with a status subresource keep `status`;
+/// server-owned metadata always comes from the stored object.
+fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
+    match t.subresource.as_deref() {
+        Some("status") => {
+            let mut out = old.clone();
+            if let Some(m) = out.as_object_mut() {
+                match new.get("status") {
+                    Some(s) => m.insert("status".into(), s.clone()),
+                    None => m.remove("status"),
+                };
+                // managedFields computed by an apply travel with the status write.
+                if let (Some(mf), Some(meta)) = (
+                    new.pointer("/metadata/managedFields").cloned(),
+                    m.get_mut("metadata").and_then(Value::as_object_mut),
+                ) {
+                    meta.insert("managedFields".into(), mf);
+                }
+            }
+            out
+        }
+        _ => {
+            if t.rt.status_subresource
+                && let Some(m) = new.as_object_mut()
+            {
+                match old.get("status") {
+                    Some(s) => m.insert("status".into(), s.clone()),
+                    None => m.remove("status"),
+                };
+            }
+            if let (Some(meta), Some(old_meta)) = (
+                new.get_mut("metadata").and_then(Value::as_object_mut),
+                old.get("metadata"),
+            ) {
+                for k in [
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "namespace",
+                    "name",
+                ] {
+                    match old_meta.get(k) {
+                        Some(v) => meta.insert(k.into(), v.clone()),
+                        None => meta.remove(k),
+                    };
+                }
+            }
+            new
+        }
+    }
+}
+
+fn without(obj: &Value, keys: &[&str]) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        for k in keys {
+            m.remove(*k);
+        }
+    }
+    o
+}
+
+/// Stores a create or update after validation, defaulting, generation and managedFields.
+fn commit(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    old: Option<&Value>,
+    mut new: Value,
+    opts: &WriteOpts,
+    record_manager: bool,
+) -> Result<Outcome, ApiError> {
+    let rt = &t.rt;
+    if let Some(schema) = &rt.schema {
+        let causes = schema::prune_and_validate(&mut new, schema);
+        if !causes.is_empty() {
+            return Err(ApiError::Invalid {
+                kind: rt.kind.clone(),
+                group: rt.group.clone(),
+                name: t.name().to_string(),
+                causes,
+            });
+        }
+    }
+    let mut ip = || store.next_ip(96);
+    apply_defaults(&rt.kind, &mut new, &mut ip);
+    if rt.kind == "CustomResourceDefinition" {
+        validate_crd(&new)?;
+        set_crd_status(&mut new);
+    }
+    if let Some(old) = old {
+        if rt.has_generation {
+            let spec_changed =
+                without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
+            let g = old
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert(
+                    "generation".into(),
+                    json!(if spec_changed { g + 1 } else { g }),
+                );
+            }
+        }
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut)
+            && let Some(rv) = old.pointer("/metadata/resourceVersion")
+        {
+            meta.insert("resourceVersion".into(), rv.clone());
+        }
+    }
+    let manager = if opts.manager.is_empty() {
+        "unknown".to_string()
+    } else {
+        opts.manager.clone()
+    };
+    if record_manager {
+        // Managed fields are the server's: keep the stored ones, then record this write.
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            match old.and_then(|o| o.pointer("/metadata/managedFields")) {
+                Some(mf) => meta.insert("managedFields".into(), mf.clone()),
+                None => meta.remove("managedFields"),
+            };
+        }
+        let api_version = rt.api_version();
+        let ts = now(clock);
+        let req = ApplyRequest {
+            manager: &manager,
+            force: false,
+            api_version: &api_version,
+            subresource: t.subresource.as_deref(),
+            now: &ts,
+        };
+        fields::record_update(old, &mut new, shape(rt), req);
+    }
+    let template_changed = match old {
+        Some(o) => o.pointer("/spec/template") != new.pointer("/spec/template"),
+        None => new.pointer("/spec/template").is_some(),
+    };
+    if let Some(old) = old
+        && without_mf_time(old) == without_mf_time(&new)
+    {
+        // No-op write: nothing stored, no event, resourceVersion unchanged.
+        let stored = old.clone();
+        return Ok(Outcome {
+            code: 200,
+            object: with_version(rt, stored.clone()),
+            stored,
+            template_changed: false,
+        });
+    }
+    let code = if old.is_some() { 200 } else { 201 };
+    if opts.dry_run {
+        return Ok(Outcome {
+            code,
+            object: with_version(rt, new.clone()),
+            stored: new,
+            template_changed,
+        });
+    }
+    let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty);
+    let stored = if finished {
+        let (ns, name) = obj_key(&new);
+        store.put(&rt.group, &rt.plural, new);
+        let removed = store
+            .remove(&rt.group, &rt.plural, &ns, &name)
+            .unwrap_or(Value::Null);
+        on_removed(store, rt, &removed);
+        removed
+    } else {
+        store.put(&rt.group, &rt.plural, new)
+    };
+    if rt.kind == "CustomResourceDefinition" && !finished {
+        store.registry.register_crd(&stored);
+    }
+    Ok(Outcome {
+        code,
+        object: with_version(rt, stored.clone()),
+        stored,
+        template_changed,
+    })
+}
+
+fn without_mf_time(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(list) = o
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        for e in list {
+            if let Some(m) = e.as_object_mut() {
+                m.remove("time");
+            }
+        }
+    }
+    o
+}
+
+fn validate_crd(crd: &Value) -> Result<(), ApiError> {
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let spec = &crd["spec"];
+    let group = spec["group"].as_str().unwrap_or_default();
+    let plural = spec
+        .pointer("/names/plural")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut causes = Vec::new();
+    if group.is_empty() {
+        causes.push(Cause {
+            kind: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: "spec.group".into(),
+        });
+    }
+    if plural.is_empty() {
+        causes.push(Cause {
+            kind: "FieldValueRequired".into(),
+            message: "Required value".into(),
+            field: "spec.names.plural".into(),
+        });
+    }
+    if name != format!("{plural}.{group}") {
+        causes.push(Cause {
+            kind: "FieldValueInvalid".into(),
+            message: format!(
+                "Invalid value: \"{name}\": must be spec.names.plural+\".\"+spec.group"
+            ),
+            field: "metadata.name".into(),
+        });
+    }
+    if spec["versions"].as_array().is_none_or(Vec::is_empty) {
+        causes.push(Cause {
+            kind: "FieldValueRequired".into(),
+            message: "Required value: must have exactly one version marked as storage version"
+                .into(),
+            field: "spec.versions".into(),
+        });
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Invalid {
+            kind: "CustomResourceDefinition".into(),
+            group: "apiextensions.k8s.io".into(),
+            name: name.into(),
+            causes,
+        })
+    }
+}
+
+fn set_crd_status(crd: &mut Value) {
+    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .map(|v| v["name"].clone())
+        .collect();
+    let ts = crd
+        .pointer("/metadata/creationTimestamp")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let cond = |ty: &str, reason: &str, msg: &str| json!({"type": ty, "status": "True", "reason": reason, "message": msg, "lastTransitionTime": ts});
+    if let Some(m) = crd.as_object_mut() {
+        m.insert(
+            "status".into(),
+            json!({
+                "acceptedNames": names,
+                "storedVersions": stored,
+                "conditions": [
+                    cond("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                ],
+            }),
+        );
+    }
+}
+
+/// Hooks after an object left the store: a CRD takes its custom resources with it; a
+/// namespace takes its objects.
+fn on_removed(store: &mut Store, rt: &ResourceType, removed: &Value) {
+    if rt.kind == "CustomResourceDefinition" {
+        let group = removed
+            .pointer("/spec/group")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let plural = removed
+            .pointer("/spec/names/plural")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let keys: Vec<_> = store
+            .list(&group, &plural, None)
+            .into_iter()
+            .map(obj_key)
+            .collect();
+        for (ns, name) in keys {
+            store.remove(&group, &plural, &ns, &name);
+        }
+        if let Some(n) = removed.pointer("/metadata/name").and_then(Value::as_str) {
+            store.registry.unregister_crd(n);
+        }
+    }
+    if rt.kind == "Namespace" {
+        let ns = removed
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let types: Vec<(String, String)> = store
+            .registry
+            .all()
+            .iter()
+            .filter(|t| t.namespaced)
+            .map(|t| (t.group.clone(), t.plural.clone()))
+            .collect();
+        for (g, p) in types {
+            let keys: Vec<_> = store
+                .list(&g, &p, Some(&ns))
+                .into_iter()
+                .map(obj_key)
+                .collect();
+            for (n, name) in keys {
+                store.remove(&g, &p, &n, &name);
+            }
+        }
+    }
+}
+
+/// DELETE of one object: with finalizers (or `Foreground`/`Orphan` propagation) it gets a
+/// `deletionTimestamp` and stays until the finalizers are removed; otherwise it goes at once.
+/// Dependents are collected by the garbage collector controller.
+///
+/// # Errors
+/// 404 when absent, 409 when a precondition fails.
+pub fn delete(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    opts: &DeleteOpts,
+) -> Result<Outcome, ApiError> {
+    let old = store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .cloned()
+        .ok_or_else(|| t.not_found())?;
+    if let Some(rv) = &opts.precondition_rv
+        && old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            != Some(rv)
+    {
+        return Err(ApiError::Conflict {
+            resource: t.rt.qualified(),
+            name: t.name().to_string(),
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{}\": the ResourceVersion in the precondition ({rv}) does not match the ResourceVersion in record",
+                t.rt.qualified(),
+                t.name()
+            ),
+            causes: Vec::new(),
+        });
+    }
+    if let Some(uid) = &opts.precondition_uid
+        && old.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid)
+    {
+        return Err(ApiError::Conflict {
+            resource: t.rt.qualified(),
+            name: t.name().to_string(),
+            message: format!("Precondition failed: UID in precondition: {uid}"),
+            causes: Vec::new(),
+        });
+    }
+    let mut finalizers: Vec<Value> = old
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    match opts.propagation.as_deref() {
+        Some("Foreground") if !finalizers.contains(&json!("foregroundDeletion")) => {
+            finalizers.push(json!("foregroundDeletion"))
+        }
+        Some("Orphan") if !finalizers.contains(&json!("orphan")) => {
+            finalizers.push(json!("orphan"))
+        }
+        _ => {}
+    }
+    if opts.dry_run {
+        return Ok(Outcome {
+            code: 200,
+            object: with_version(&t.rt, old.clone()),
+            stored: old,
+            template_changed: false,
+        });
+    }
+    if finalizers.is_empty() {
+        let removed = store
+            .remove(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+            .unwrap_or(Value::Null);
+        on_removed(store, &t.rt, &removed);
+        return Ok(Outcome {
+            code: 200,
+            object: with_version(&t.rt, removed.clone()),
+            stored: removed,
+            template_changed: false,
+        });
+    }
+    if old.pointer("/metadata/deletionTimestamp").is_some()
+        && old
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .map(Vec::len)
+            == Some(finalizers.len())
+    {
+        return Ok(Outcome {
+            code: 202,
+            object: with_version(&t.rt, old.clone()),
+            stored: old,
+            template_changed: false,
+        });
+    }
+    let mut new = old.clone();
+    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.entry("deletionTimestamp")
+            .or_insert_with(|| json!(now(clock)));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+        meta.insert("finalizers".into(), Value::Array(finalizers));
+    }
+    let stored = store.put(&t.rt.group, &t.rt.plural, new);
+    Ok(Outcome {
+        code: 202,
+        object: with_version(&t.rt, stored.clone()),
+        stored,
+        template_changed: false,
+    })
+}
+
+/// DELETE of a collection: deletes every object the list query selects.
+///
+/// # Errors
+/// As [`delete`] for each object.
+pub fn delete_collection(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    q: &ListQuery,
+    opts: &DeleteOpts,
+) -> Result<Value, ApiError> {
+    let listed = list(
+        store,
+        t,
+        &ListQuery {
+            limit: 0,
+            continue_token: None,
+            ..q.clone()
+        },
+    )?;
+    let mut items = Vec::new();
+    for obj in listed["items"].as_array().into_iter().flatten() {
+        let (ns, name) = obj_key(obj);
+        let target = Target {
+            rt: t.rt.clone(),
+            namespace: (!ns.is_empty()).then_some(ns),
+            name: Some(name),
+            subresource: None,
+        };
+        items.push(delete(store, clock, &target, opts)?.object);
+    }
+    Ok(
+        json!({"apiVersion": t.rt.api_version(), "kind": format!("{}List", t.rt.kind), "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": items}),
+    )
+}
+
+fn dotted<'v>(obj: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut cur = obj;
+    for seg in path.split('.') {
+        cur = cur.get(seg)?;
+    }
+    Some(cur)
+}
+
+fn set_dotted(obj: &mut Value, path: &str, v: Value) {
+    let mut cur = obj;
+    let segs: Vec<&str> = path.split('.').collect();
+    for (i, seg) in segs.iter().enumerate() {
+        let Some(m) = cur.as_object_mut() else { return };
+        if i + 1 == segs.len() {
+            m.insert(seg.to_string(), v);
+            return;
+        }
+        cur = m
+            .entry(seg.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// The `autoscaling/v1 Scale` view of a scalable object.
+///
+/// # Errors
+/// 404 when the type has no scale subresource.
+pub fn scale_of(rt: &ResourceType, obj: &Value) -> Result<Value, ApiError> {
+    let Some(paths) = &rt.scale else {
+        return Err(ApiError::NotFound {
+            resource: format!("{}/scale", rt.qualified()),
+            name: String::new(),
+        });
+    };
+    let meta = &obj["metadata"];
+    let selector = match &paths.label_selector {
+        Some(p) => dotted(obj, p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        None => selector_string(obj.pointer("/spec/selector").unwrap_or(&Value::Null)),
+    };
+    Ok(json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta["uid"],
+            "resourceVersion": meta["resourceVersion"], "creationTimestamp": meta["creationTimestamp"]},
+        "spec": {"replicas": dotted(obj, &paths.spec_replicas).cloned().unwrap_or(json!(0))},
+        "status": {"replicas": dotted(obj, &paths.status_replicas).cloned().unwrap_or(json!(0)), "selector": selector},
+    }))
+}
+
+/// The string form of a `metav1.LabelSelector` (`a=b,c in (d)`).
+pub fn selector_string(sel: &Value) -> String {
+    let mut parts: Vec<String> = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let key = e["key"].as_str().unwrap_or_default();
+        let vals: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", vals.join(",")),
+            "NotIn" => format!("{key} notin ({})", vals.join(",")),
+            "Exists" => key.to_string(),
+            _ => format!("!{key}"),
+        });
+    }
+    parts.join(",")
+}
+
+fn write_scale(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    old: &Value,
+    scale: Value,
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    let Some(paths) = t.rt.scale.clone() else {
+        return Err(t.not_found());
+    };
+    if let Some(rv) = scale
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        && old
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            != Some(rv)
+    {
+        return Err(ApiError::modified(&t.rt.qualified(), t.name()));
+    }
+    let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    if replicas.as_i64().is_none_or(|r| r < 0) {
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            t.name(),
+            "spec.replicas",
+            "FieldValueInvalid",
+            "must be greater than or equal to 0",
+        ));
+    }
+    let mut new = old.clone();
+    set_dotted(&mut new, &paths.spec_replicas, replicas);
+    let main = Target {
+        subresource: Some("scale".into()),
+        ..t.clone()
+    };
+    let mut out = commit(store, clock, &main, Some(old), new, opts, true)?;
+    out.object = scale_of(&t.rt, &out.stored)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Registry;
+
+    fn setup() -> (Store, SimClock) {
+        let mut s = Store::new(Registry::builtin(), 100);
+        let clock = SimClock::new(1.0);
+        let ns = s.registry.find("", "v1", "namespaces").cloned().unwrap();
+        create(
+            &mut s,
+            &clock,
+            &Target::object(&ns, None, "default"),
+            json!({"metadata": {"name": "default"}}),
+            &WriteOpts::default(),
+        )
+        .unwrap();
+        (s, clock)
+    }
+
+    fn sts_target(s: &Store, name: &str) -> Target {
+        Target::object(
+            s.registry.find("apps", "v1", "statefulsets").unwrap(),
+            Some("default"),
+            name,
+        )
+    }
+
+    fn opts(m: &str) -> WriteOpts {
+        WriteOpts {
+            manager: m.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn generation_bumps_only_on_spec_change_and_status_is_kept() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        let o = create(&mut s, &c, &t, json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}, "status": {"replicas": 9}}), &opts("t")).unwrap();
+        assert_eq!(o.code, 201);
+        assert_eq!(o.object["metadata"]["generation"], 1);
+        assert!(o.object.get("status").is_none(), "status dropped on create");
+        let mut body = o.object.clone();
+        body["metadata"]["labels"] = json!({"a": "b"});
+        let o2 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
+        assert_eq!(o2.object["metadata"]["generation"], 1);
+        let mut body = o2.object.clone();
+        body["spec"]["replicas"] = json!(3);
+        body["status"] = json!({"replicas": 5});
+        let o3 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
+        assert_eq!(o3.object["metadata"]["generation"], 2);
+        assert!(
+            o3.object.get("status").is_none(),
+            "main write cannot set status"
+        );
+        let status_t = Target {
+            subresource: Some("status".into()),
+            ..t.clone()
+        };
+        let mut body = o3.object.clone();
+        body["status"] = json!({"replicas": 5});
+        body["spec"]["replicas"] = json!(7);
+        let o4 = update(&mut s, &c, &status_t, body, &opts("t")).unwrap();
+        assert_eq!(o4.object["status"]["replicas"], 5);
+        assert_eq!(
+            o4.object["spec"]["replicas"], 3,
+            "status write cannot change spec"
+        );
+        assert_eq!(o4.object["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn stale_resource_version_conflicts() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        let o = create(
+            &mut s,
+            &c,
+            &t,
+            json!({"metadata": {"name": "web"}, "spec": {}}),
+            &opts("t"),
+        )
+        .unwrap();
+        let mut a = o.object.clone();
+        a["spec"]["replicas"] = json!(2);
+        update(&mut s, &c, &t, a, &opts("t")).unwrap();
+        let mut b = o.object.clone();
+        b["spec"]["replicas"] = json!(4);
+        let e = update(&mut s, &c, &t, b, &opts("t")).unwrap_err();
+        assert_eq!(e.code(), 409);
+    }
+
+    #[test]
+    fn finalizers_hold_deletion() {
+        let (mut s, c) = setup();
+        let rt = s.registry.find("", "v1", "configmaps").cloned().unwrap();
+        let t = Target::object(&rt, Some("default"), "cm");
+        create(
+            &mut s,
+            &c,
+            &t,
+            json!({"metadata": {"name": "cm", "finalizers": ["x/y"]}}),
+            &opts("t"),
+        )
+        .unwrap();
+        let d = delete(&mut s, &c, &t, &DeleteOpts::default()).unwrap();
+        assert!(d.object["metadata"]["deletionTimestamp"].is_string());
+        assert!(get(&s, &t).is_ok());
+        patch(
+            &mut s,
+            &c,
+            &t,
+            "application/merge-patch+json",
+            br#"{"metadata":{"finalizers":null}}"#,
+            &opts("t"),
+        )
+        .unwrap();
+        assert_eq!(get(&s, &t).unwrap_err().code(), 404);
+    }
+
+    #[test]
+    fn apply_creates_then_noop_keeps_resource_version() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        let body = br#"{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{"name":"web"},"spec":{"replicas":2}}"#;
+        let a = patch(
+            &mut s,
+            &c,
+            &t,
+            "application/apply-patch+yaml",
+            body,
+            &WriteOpts {
+                manager: "op".into(),
+                force: true,
+                dry_run: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(a.code, 201);
+        let mf = &a.object["metadata"]["managedFields"][0];
+        assert_eq!(mf["manager"], "op");
+        assert_eq!(mf["operation"], "Apply");
+        let b = patch(
+            &mut s,
+            &c,
+            &t,
+            "application/apply-patch+yaml",
+            body,
+            &WriteOpts {
+                manager: "op".into(),
+                force: true,
+                dry_run: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            a.object["metadata"]["resourceVersion"],
+            b.object["metadata"]["resourceVersion"]
+        );
+    }
+
+    #[test]
+    fn list_paginates_and_filters() {
+        let (mut s, c) = setup();
+        let rt = s.registry.find("", "v1", "configmaps").cloned().unwrap();
+        for i in 0..5 {
+            let t = Target::object(&rt, Some("default"), &format!("cm{i}"));
+            create(
+                &mut s,
+                &c,
+                &t,
+                json!({"metadata": {"labels": {"odd": (i % 2).to_string()}}}),
+                &opts("t"),
+            )
+            .unwrap();
+        }
+        let all = Target {
+            rt: rt.clone(),
+            namespace: Some("default".into()),
+            name: None,
+            subresource: None,
+        };
+        let page = list(
+            &s,
+            &all,
+            &ListQuery {
+                limit: 2,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(2));
+        let tok = page["metadata"]["continue"].as_str().map(str::to_string);
+        let page2 = list(
+            &s,
+            &all,
+            &ListQuery {
+                limit: 10,
+                continue_token: tok,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(page2["items"][0]["metadata"]["name"], "cm2");
+        assert!(page2["metadata"].get("continue").is_none());
+        let odd = list(
+            &s,
+            &all,
+            &ListQuery {
+                labels: LabelSelector::parse("odd=1").unwrap(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(odd["items"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn scale_subresource_sets_spec_replicas() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        create(&mut s, &c, &t, json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}}}), &opts("t")).unwrap();
+        let st = Target {
+            subresource: Some("scale".into()),
+            ..t.clone()
+        };
+        let sc = get(&s, &st).unwrap();
+        assert_eq!(sc["kind"], "Scale");
+        assert_eq!(sc["status"]["selector"], "a=b");
+        patch(
+            &mut s,
+            &c,
+            &st,
+            "application/merge-patch+json",
+            br#"{"spec":{"replicas":4}}"#,
+            &opts("t"),
+        )
+        .unwrap();
+        let o = get(&s, &t).unwrap();
+        assert_eq!(o["spec"]["replicas"], 4);
+        assert_eq!(o["metadata"]["generation"], 2);
+    }
+}

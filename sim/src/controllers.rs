@@ -1,0 +1,265 @@
+//! The simulated control plane: one loop that runs the garbage collector, the StatefulSet,
+//! Deployment and ReplicaSet controllers, the kubelet stand-in and the EndpointSlice controller
+//! after every change and at a short resync interval. Controllers write through the same API
+//! verbs as clients (so resourceVersions, events and managedFields are real), but not over HTTP
+//! (so they do not appear in the audit log).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::api::{self, DeleteOpts, Outcome, Target, WriteOpts};
+use crate::clock::SimClock;
+use crate::deployment::DeploymentController;
+use crate::endpoints::EndpointSliceController;
+use crate::errors::ApiError;
+use crate::gc;
+use crate::kubelet::Kubelet;
+use crate::lock;
+use crate::state::Shared;
+use crate::statefulset::StatefulSetController;
+use crate::store::Store;
+
+/// Field manager of the workload controllers (as in a real cluster).
+pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
+/// Runs the control loop until `stop` fires.
+pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut changed = sh.changed.subscribe();
+    let mut sts = StatefulSetController::default();
+    let mut deploy = DeploymentController;
+    let mut kubelet = Kubelet::default();
+    let mut eps = EndpointSliceController;
+    let resync = sh.options.resync_interval.max(Duration::from_millis(1));
+    loop {
+        let failures = lock(&sh.pod_failures).clone();
+        sh.write(|store| {
+            gc::pass(store, &sh.clock);
+            sts.pass(store, &sh.clock, &sh.options);
+            deploy.pass(store, &sh.clock);
+            kubelet.pass(store, &sh.clock, sh.options.pod_ready_delay, &failures);
+            eps.pass(store, &sh.clock);
+        });
+        changed.borrow_and_update();
+        tokio::select! {
+            _ = changed.changed() => {}
+            _ = tokio::time::sleep(resync) => {}
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// The target of one object of a built-in type, or `None` if the type is not served.
+pub fn target(store: &Store, group: &str, plural: &str, ns: &str, name: &str) -> Option<Target> {
+    let version = if group.is_empty() {
+        "v1"
+    } else {
+        store
+            .registry
+            .all()
+            .iter()
+            .find(|t| t.group == group && t.plural == plural)?
+            .version
+            .as_str()
+    };
+    let rt = store.registry.find(group, version, plural)?;
+    Some(Target::object(rt, Some(ns), name))
+}
+
+fn opts() -> WriteOpts {
+    WriteOpts {
+        manager: CONTROLLER_MANAGER.into(),
+        force: false,
+        dry_run: false,
+    }
+}
+
+fn missing(plural: &str) -> ApiError {
+    ApiError::NotFound {
+        resource: plural.into(),
+        name: String::new(),
+    }
+}
+
+/// Creates an object as `manager`.
+///
+/// # Errors
+/// As [`api::create`].
+pub fn create_as(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    obj: Value,
+    manager: &str,
+) -> Result<Outcome, ApiError> {
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    api::create(
+        store,
+        clock,
+        &t,
+        obj,
+        &WriteOpts {
+            manager: manager.into(),
+            ..opts()
+        },
+    )
+}
+
+/// Updates an object (main resource) as `manager`.
+///
+/// # Errors
+/// As [`api::update`].
+pub fn update_as(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    obj: Value,
+    manager: &str,
+) -> Result<Outcome, ApiError> {
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    api::update(
+        store,
+        clock,
+        &t,
+        obj,
+        &WriteOpts {
+            manager: manager.into(),
+            ..opts()
+        },
+    )
+}
+
+/// Replaces an object's status (the `/status` subresource) as `manager`, if it changed.
+///
+/// # Errors
+/// As [`api::update`].
+pub fn set_status(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    obj: &Value,
+    status: Value,
+    manager: &str,
+) -> Result<(), ApiError> {
+    if obj.get("status") == Some(&status) {
+        return Ok(());
+    }
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let mut t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    t.subresource = Some("status".into());
+    let mut body = obj.clone();
+    if let Some(m) = body.as_object_mut() {
+        m.insert("status".into(), status);
+    }
+    api::update(
+        store,
+        clock,
+        &t,
+        body,
+        &WriteOpts {
+            manager: manager.into(),
+            ..opts()
+        },
+    )
+    .map(|_| ())
+}
+
+/// Deletes an object (background propagation).
+///
+/// # Errors
+/// As [`api::delete`].
+pub fn delete(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let t = target(store, group, plural, ns, name).ok_or_else(|| missing(plural))?;
+    api::delete(store, clock, &t, &DeleteOpts::default()).map(|_| ())
+}
+
+/// An owner reference to `owner` with `controller: true`.
+pub fn controller_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// Whether `obj` has an owner reference with this uid.
+pub fn owned_by(obj: &Value, uid: &str) -> bool {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|r| r["uid"].as_str() == Some(uid))
+}
+
+/// Whether a pod is Running with condition Ready=True and not terminating.
+pub fn pod_ready(pod: &Value) -> bool {
+    pod.pointer("/metadata/deletionTimestamp").is_none()
+        && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+        && pod
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+/// A short hash of a JSON value in the API server's "safe" alphabet (no vowels), `len` chars.
+pub fn safe_hash(v: &Value, len: usize) -> String {
+    use sha2::Digest;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let digest = sha2::Sha256::digest(v.to_string().as_bytes());
+    digest
+        .iter()
+        .take(len)
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Logs a controller error (controllers retry on the next pass).
+pub fn log_err(what: &str, r: Result<impl Sized, ApiError>) {
+    if let Err(e) = r {
+        tracing::debug!(error = %e, "{what}");
+    }
+}

@@ -1,0 +1,657 @@
+//! Field ownership (`metadata.managedFields`) and server-side apply.
+//!
+//! Semantics from the Kubernetes docs "Server-Side Apply": every field is owned by the managers
+//! that last set it; an apply by manager M takes the fields of its configuration, conflicts when
+//! another manager owns one of them with a different value (unless `force`), removes the fields M
+//! owned before and no longer applies (when nobody else owns them), and records M's set in
+//! `FieldsV1` form (`f:<field>`, `k:<key json>` for keyed list items, `v:<value>` for set items,
+//! `.` for a node that is itself owned).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::listtypes::{ListKind, Shape, item_key};
+
+/// A field path: a sequence of `FieldsV1` path elements (`f:spec`, `k:{"name":"a"}`, ...).
+pub type FieldPath = Vec<String>;
+
+/// A set of field paths.
+pub type FieldSet = BTreeSet<FieldPath>;
+
+/// Metadata fields the server owns; never part of a field set.
+const SERVER_METADATA: &[&str] = &[
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+    "generateName",
+];
+
+/// One `managedFields` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManagedEntry {
+    /// `manager`.
+    pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
+    /// `apiVersion` of the write.
+    pub api_version: String,
+    /// RFC 3339 time of the last change to this entry.
+    pub time: String,
+    /// `subresource` (`status`, `scale`) or `None` for the main resource.
+    pub subresource: Option<String>,
+    /// The owned fields.
+    pub fields: FieldSet,
+}
+
+/// One apply conflict: another manager owns `path` with a different value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The other manager.
+    pub manager: String,
+    /// The field, rendered as the API server does (`.spec.replicas`).
+    pub field: String,
+}
+
+/// The fields set by an object (leaves, keyed list items and set items), without server-owned
+/// metadata, `apiVersion` and `kind`.
+pub fn field_set(obj: &Value, shape: Shape<'_>) -> FieldSet {
+    let mut out = FieldSet::new();
+    if let Some(m) = obj.as_object() {
+        for (k, v) in m {
+            if k == "apiVersion" || k == "kind" {
+                continue;
+            }
+            let mut prefix = vec![format!("f:{k}")];
+            if k == "metadata" {
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    if SERVER_METADATA.contains(&mk.as_str()) {
+                        continue;
+                    }
+                    prefix.push(format!("f:{mk}"));
+                    walk(mv, shape.child(k).child(mk), mk, &mut prefix, &mut out);
+                    prefix.pop();
+                }
+                continue;
+            }
+            walk(v, shape.child(k), k, &mut prefix, &mut out);
+        }
+    }
+    out
+}
+
+fn walk(v: &Value, shape: Shape<'_>, field: &str, prefix: &mut FieldPath, out: &mut FieldSet) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, cv) in m {
+                prefix.push(format!("f:{k}"));
+                walk(cv, shape.child(k), k, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) if !items.is_empty() => match shape.list_kind(field, items) {
+            ListKind::Map(keys) if items.iter().all(Value::is_object) => {
+                for item in items {
+                    prefix.push(format!("k:{}", item_key(item, &keys)));
+                    out.insert(prefix.clone());
+                    walk(item, shape.items(), field, prefix, out);
+                    prefix.pop();
+                }
+            }
+            ListKind::Set => {
+                for item in items {
+                    prefix.push(format!("v:{item}"));
+                    out.insert(prefix.clone());
+                    prefix.pop();
+                }
+            }
+            _ => {
+                out.insert(prefix.clone());
+            }
+        },
+        _ => {
+            out.insert(prefix.clone());
+        }
+    }
+}
+
+/// Whether `p` has no descendant in `set`.
+fn is_leaf(set: &FieldSet, p: &FieldPath) -> bool {
+    set.range(p.clone()..)
+        .nth(1)
+        .is_none_or(|next| !next.starts_with(p))
+}
+
+/// The value at a field path, if present.
+pub fn get_at<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = obj;
+    for seg in path {
+        cur = step(cur, seg)?;
+    }
+    Some(cur)
+}
+
+fn step<'v>(cur: &'v Value, seg: &str) -> Option<&'v Value> {
+    if let Some(f) = seg.strip_prefix("f:") {
+        return cur.get(f);
+    }
+    let list = cur.as_array()?;
+    find_in_list(list, seg).map(|i| &list[i])
+}
+
+fn find_in_list(list: &[Value], seg: &str) -> Option<usize> {
+    if let Some(k) = seg.strip_prefix("k:") {
+        let key: Value = serde_json::from_str(k).ok()?;
+        let keys: Vec<String> = key.as_object()?.keys().cloned().collect();
+        return list.iter().position(|i| item_key(i, &keys) == key);
+    }
+    if let Some(v) = seg.strip_prefix("v:") {
+        let val: Value = serde_json::from_str(v).ok()?;
+        return list.iter().position(|i| *i == val);
+    }
+    if let Some(n) = seg.strip_prefix("i:") {
+        return n.parse().ok();
+    }
+    None
+}
+
+/// Removes the field at `path` (a map key or a list item); missing paths are ignored.
+pub fn remove_at(obj: &mut Value, path: &[String]) {
+    let Some((last, parent_path)) = path.split_last() else {
+        return;
+    };
+    let mut cur = obj;
+    for seg in parent_path {
+        let next = if let Some(f) = seg.strip_prefix("f:") {
+            cur.get_mut(f)
+        } else {
+            let idx = cur.as_array().and_then(|l| find_in_list(l, seg));
+            match idx {
+                Some(i) => cur.get_mut(i),
+                None => None,
+            }
+        };
+        match next {
+            Some(n) => cur = n,
+            None => return,
+        }
+    }
+    if let Some(f) = last.strip_prefix("f:") {
+        if let Some(m) = cur.as_object_mut() {
+            m.remove(f);
+        }
+    } else if let Some(l) = cur.as_array_mut()
+        && let Some(i) = find_in_list(l, last)
+    {
+        l.remove(i);
+    }
+}
+
+/// Merges an apply configuration into a live object: maps merge, keyed lists merge by key,
+/// set lists union, atomic lists and scalars are replaced.
+pub fn apply_merge(live: &mut Value, cfg: &Value, shape: Shape<'_>, field: &str) {
+    match (live, cfg) {
+        (Value::Object(l), Value::Object(c)) => {
+            for (k, cv) in c {
+                match l.get_mut(k) {
+                    Some(lv) => apply_merge(lv, cv, shape.child(k), k),
+                    None => {
+                        l.insert(k.clone(), cv.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(l), Value::Array(c)) => {
+            let mut all = l.clone();
+            all.extend(c.iter().cloned());
+            match shape.list_kind(field, &all) {
+                ListKind::Map(keys) if all.iter().all(Value::is_object) => {
+                    for item in c {
+                        let key = item_key(item, &keys);
+                        match l.iter().position(|i| item_key(i, &keys) == key) {
+                            Some(i) => apply_merge(&mut l[i], item, shape.items(), field),
+                            None => l.push(item.clone()),
+                        }
+                    }
+                }
+                ListKind::Set => {
+                    for item in c {
+                        if !l.contains(item) {
+                            l.push(item.clone());
+                        }
+                    }
+                }
+                _ => *l = c.clone(),
+            }
+        }
+        (l, c) => *l = c.clone(),
+    }
+}
+
+/// Reads `metadata.managedFields`.
+pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
+    obj.pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|e| ManagedEntry {
+            manager: e["manager"].as_str().unwrap_or_default().to_string(),
+            operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+            api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
+            time: e["time"].as_str().unwrap_or_default().to_string(),
+            subresource: e["subresource"].as_str().map(str::to_string),
+            fields: from_fields_v1(&e["fieldsV1"]),
+        })
+        .collect()
+}
+
+/// Writes `metadata.managedFields` (entries with no field are dropped).
+pub fn write_managed(obj: &mut Value, entries: &[ManagedEntry]) {
+    let list: Vec<Value> = entries
+        .iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.fields),
+            });
+            if let (Some(s), Some(m)) = (&e.subresource, v.as_object_mut()) {
+                m.insert("subresource".into(), json!(s));
+            }
+            v
+        })
+        .collect();
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// Renders a field set as a `FieldsV1` trie.
+pub fn to_fields_v1(set: &FieldSet) -> Value {
+    fn insert(node: &mut Map<String, Value>, path: &[String], mark: bool) {
+        match path.split_first() {
+            None => {
+                if mark {
+                    node.insert(".".into(), Value::Object(Map::new()));
+                }
+            }
+            Some((seg, rest)) => {
+                let entry = node
+                    .entry(seg.clone())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Some(child) = entry.as_object_mut() {
+                    insert(child, rest, mark);
+                }
+            }
+        }
+    }
+    let mut root = Map::new();
+    for p in set {
+        insert(&mut root, p, !is_leaf(set, p));
+    }
+    Value::Object(root)
+}
+
+/// Parses a `FieldsV1` trie into a field set.
+pub fn from_fields_v1(v: &Value) -> FieldSet {
+    fn rec(v: &Value, prefix: &mut FieldPath, out: &mut FieldSet) {
+        let Some(m) = v.as_object() else { return };
+        if m.is_empty() && !prefix.is_empty() {
+            out.insert(prefix.clone());
+            return;
+        }
+        for (k, child) in m {
+            if k == "." {
+                out.insert(prefix.clone());
+                continue;
+            }
+            prefix.push(k.clone());
+            rec(child, prefix, out);
+            prefix.pop();
+        }
+    }
+    let mut out = FieldSet::new();
+    rec(v, &mut Vec::new(), &mut out);
+    out
+}
+
+/// Renders a path as the API server does in conflict messages: `.spec.containers[name="a"].image`.
+pub fn render_path(p: &[String]) -> String {
+    let mut s = String::new();
+    for seg in p {
+        if let Some(f) = seg.strip_prefix("f:") {
+            s.push('.');
+            s.push_str(f);
+        } else if let Some(k) = seg.strip_prefix("k:") {
+            let key: Value = serde_json::from_str(k).unwrap_or(Value::Null);
+            let parts: Vec<String> = key
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            s.push_str(&format!("[{}]", parts.join(",")));
+        } else if let Some(v) = seg.strip_prefix("v:") {
+            s.push_str(&format!("[={v}]"));
+        } else if let Some(i) = seg.strip_prefix("i:") {
+            s.push_str(&format!("[{i}]"));
+        }
+    }
+    s
+}
+
+/// What an apply needs besides the two objects.
+#[derive(Debug, Clone, Copy)]
+pub struct ApplyRequest<'a> {
+    /// The applying manager (`?fieldManager=`).
+    pub manager: &'a str,
+    /// `?force=true`.
+    pub force: bool,
+    /// `apiVersion` of the request.
+    pub api_version: &'a str,
+    /// `status`, `scale` or `None`.
+    pub subresource: Option<&'a str>,
+    /// Now, RFC 3339.
+    pub now: &'a str,
+}
+
+/// Server-side apply of `cfg` onto `live` (an empty object for create-on-apply). Returns the new
+/// object with `managedFields` updated, or the conflicts.
+///
+/// # Errors
+/// The list of conflicts when `force` is false and another manager owns a field of `cfg` with a
+/// different value.
+pub fn apply(
+    live: &Value,
+    cfg: &Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+) -> Result<Value, Vec<Conflict>> {
+    let mut entries = read_managed(live);
+    let cfg_set = field_set(cfg, shape);
+    let is_mine = |e: &ManagedEntry| {
+        e.manager == req.manager
+            && e.operation == "Apply"
+            && e.subresource.as_deref() == req.subresource
+    };
+    let mut conflicts = Vec::new();
+    let mut forced: Vec<(usize, FieldPath)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if is_mine(e) {
+            continue;
+        }
+        for p in e.fields.intersection(&cfg_set) {
+            if is_leaf(&cfg_set, p) && get_at(cfg, p) != get_at(live, p) {
+                conflicts.push(Conflict {
+                    manager: e.manager.clone(),
+                    field: render_path(p),
+                });
+                forced.push((i, p.clone()));
+            }
+        }
+    }
+    if !conflicts.is_empty() && !req.force {
+        return Err(conflicts);
+    }
+    for (i, p) in forced {
+        entries[i].fields.remove(&p);
+    }
+    let old_mine: FieldSet = entries
+        .iter()
+        .filter(|e| is_mine(e))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    let mut result = live.clone();
+    let mut dropped: Vec<&FieldPath> = old_mine.difference(&cfg_set).collect();
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in dropped {
+        let owned_by_other = entries.iter().filter(|e| !is_mine(e)).any(|e| {
+            e.fields
+                .range(p.clone()..)
+                .next()
+                .is_some_and(|q| q.starts_with(p))
+        });
+        if !owned_by_other {
+            remove_at(&mut result, p);
+        }
+    }
+    apply_merge(&mut result, cfg, shape, "");
+    entries.retain(|e| !is_mine(e));
+    entries.push(ManagedEntry {
+        manager: req.manager.to_string(),
+        operation: "Apply".into(),
+        api_version: req.api_version.to_string(),
+        time: req.now.to_string(),
+        subresource: req.subresource.map(str::to_string),
+        fields: cfg_set,
+    });
+    prune_entries(&mut entries, &result, shape);
+    write_managed(&mut result, &entries);
+    Ok(result)
+}
+
+/// Records a non-apply write by `manager`: fields whose value it changed move to its `Update`
+/// entry; fields that no longer exist leave every entry.
+pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+) {
+    let mut entries = old.map(read_managed).unwrap_or_default();
+    let new_set = field_set(new, shape);
+    let changed: FieldSet = new_set
+        .iter()
+        .filter(|p| match old {
+            None => true,
+            Some(o) => {
+                is_leaf(&new_set, p) && get_at(o, p) != get_at(new, p) || get_at(o, p).is_none()
+            }
+        })
+        .cloned()
+        .collect();
+    if changed.is_empty() && old.is_some() {
+        prune_entries(&mut entries, new, shape);
+        write_managed(new, &entries);
+        return;
+    }
+    for e in entries.iter_mut() {
+        if !(e.manager == req.manager
+            && e.operation == "Update"
+            && e.subresource.as_deref() == req.subresource)
+        {
+            e.fields
+                .retain(|p| !changed.contains(p) || !is_leaf(&new_set, p));
+        }
+    }
+    match entries.iter_mut().find(|e| {
+        e.manager == req.manager
+            && e.operation == "Update"
+            && e.subresource.as_deref() == req.subresource
+    }) {
+        Some(e) => {
+            e.fields.extend(changed);
+            e.time = req.now.to_string();
+            e.api_version = req.api_version.to_string();
+        }
+        None => entries.push(ManagedEntry {
+            manager: req.manager.to_string(),
+            operation: "Update".into(),
+            api_version: req.api_version.to_string(),
+            time: req.now.to_string(),
+            subresource: req.subresource.map(str::to_string),
+            fields: changed,
+        }),
+    }
+    prune_entries(&mut entries, new, shape);
+    write_managed(new, &entries);
+}
+
+fn prune_entries(entries: &mut Vec<ManagedEntry>, obj: &Value, shape: Shape<'_>) {
+    let present = field_set(obj, shape);
+    for e in entries.iter_mut() {
+        e.fields.retain(|p| present.contains(p));
+    }
+    entries.retain(|e| !e.fields.is_empty());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(manager: &'a str, force: bool) -> ApplyRequest<'a> {
+        ApplyRequest {
+            manager,
+            force,
+            api_version: "apps/v1",
+            subresource: None,
+            now: "2026-01-01T00:00:00Z",
+        }
+    }
+
+    #[test]
+    fn fields_v1_round_trip() {
+        let obj = json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let set = field_set(&obj, Shape::Builtin);
+        assert!(set.contains(&vec![
+            "f:metadata".to_string(),
+            "f:labels".into(),
+            "f:a".into()
+        ]));
+        assert!(set.contains(&vec![
+            "f:spec".to_string(),
+            "f:containers".into(),
+            "k:{\"name\":\"c\"}".into()
+        ]));
+        assert!(
+            !set.iter()
+                .any(|p| p.contains(&"f:name".to_string()) && p.len() == 2 && p[0] == "f:metadata")
+        );
+        let v1 = to_fields_v1(&set);
+        assert_eq!(
+            v1["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["."],
+            json!({})
+        );
+        assert_eq!(from_fields_v1(&v1), set);
+    }
+
+    #[test]
+    fn apply_conflicts_unless_forced() {
+        let live = json!({"metadata": {"name": "x"}, "spec": {"replicas": 3}});
+        let a = apply(
+            &live,
+            &json!({"spec": {"replicas": 3}}),
+            Shape::Builtin,
+            req("a", false),
+        )
+        .unwrap();
+        let e = apply(
+            &a,
+            &json!({"spec": {"replicas": 5}}),
+            Shape::Builtin,
+            req("b", false),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e,
+            vec![Conflict {
+                manager: "a".into(),
+                field: ".spec.replicas".into()
+            }]
+        );
+        // Same value: shared ownership, no conflict.
+        assert!(
+            apply(
+                &a,
+                &json!({"spec": {"replicas": 3}}),
+                Shape::Builtin,
+                req("b", false)
+            )
+            .is_ok()
+        );
+        let forced = apply(
+            &a,
+            &json!({"spec": {"replicas": 5}}),
+            Shape::Builtin,
+            req("b", true),
+        )
+        .unwrap();
+        assert_eq!(forced["spec"]["replicas"], 5);
+        let managers: Vec<String> = read_managed(&forced)
+            .into_iter()
+            .map(|e| e.manager)
+            .collect();
+        assert_eq!(managers, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn apply_removes_fields_the_manager_dropped() {
+        let live = json!({"metadata": {"name": "x"}});
+        let one = apply(
+            &live,
+            &json!({"metadata": {"labels": {"a": "1", "b": "2"}}}),
+            Shape::Builtin,
+            req("m", false),
+        )
+        .unwrap();
+        let two = apply(
+            &one,
+            &json!({"metadata": {"labels": {"a": "1"}}}),
+            Shape::Builtin,
+            req("m", false),
+        )
+        .unwrap();
+        assert_eq!(two["metadata"]["labels"], json!({"a": "1"}));
+    }
+
+    #[test]
+    fn apply_keeps_fields_owned_by_others() {
+        let live = json!({"metadata": {"name": "x"}});
+        let one = apply(
+            &live,
+            &json!({"metadata": {"labels": {"a": "1"}}}),
+            Shape::Builtin,
+            req("m", false),
+        )
+        .unwrap();
+        let mut two = one.clone();
+        two["metadata"]["labels"]["b"] = json!("2");
+        record_update(Some(&one), &mut two, Shape::Builtin, req("kubectl", false));
+        let three = apply(
+            &two,
+            &json!({"metadata": {"labels": {}}}),
+            Shape::Builtin,
+            req("m", false),
+        )
+        .unwrap();
+        assert_eq!(three["metadata"]["labels"], json!({"b": "2"}));
+    }
+
+    #[test]
+    fn keyed_list_items_merge() {
+        let live = json!({"spec": {"containers": [{"name": "a", "image": "1"}]}});
+        let one = apply(
+            &live,
+            &json!({"spec": {"containers": [{"name": "b", "image": "2"}]}}),
+            Shape::Builtin,
+            req("m", false),
+        )
+        .unwrap();
+        assert_eq!(one["spec"]["containers"].as_array().map(Vec::len), Some(2));
+    }
+}

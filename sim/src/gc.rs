@@ -1,0 +1,120 @@
+//! The garbage collector: ownerReference-based cascading deletion.
+//!
+//! From the Kubernetes docs "Garbage Collection" and "Use Cascading Deletion": a dependent whose
+//! owners are all gone is deleted (background); an owner deleted with `Foreground` keeps a
+//! `foregroundDeletion` finalizer until its dependents are gone; with `Orphan` its dependents
+//! lose the owner reference and the `orphan` finalizer is removed.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::clock::SimClock;
+use crate::controllers::{self, owned_by};
+use crate::store::{Store, obj_key};
+
+const GC_MANAGER: &str = "generic-garbage-collector";
+
+/// One collection pass.
+pub fn pass(store: &mut Store, clock: &SimClock) {
+    let uids: HashSet<String> = store
+        .iter_all()
+        .filter_map(|(_, o)| {
+            o.pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect();
+    let mut orphans = Vec::new();
+    let mut finalizing = Vec::new();
+    for ((group, plural), obj) in store.iter_all() {
+        let refs = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array);
+        if let Some(refs) = refs
+            && !refs.is_empty()
+            && obj.pointer("/metadata/deletionTimestamp").is_none()
+            && refs
+                .iter()
+                .all(|r| r["uid"].as_str().is_none_or(|u| !uids.contains(u)))
+        {
+            orphans.push((group.clone(), plural.clone(), obj_key(obj)));
+        }
+        let fins = obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array);
+        if obj.pointer("/metadata/deletionTimestamp").is_some()
+            && fins.is_some_and(|f| {
+                f.contains(&json!("foregroundDeletion")) || f.contains(&json!("orphan"))
+            })
+        {
+            finalizing.push((group.clone(), plural.clone(), obj.clone()));
+        }
+    }
+    for (g, p, (ns, name)) in orphans {
+        controllers::log_err(
+            "gc delete",
+            controllers::delete(store, clock, &g, &p, &ns, &name),
+        );
+    }
+    for (g, p, owner) in finalizing {
+        let uid = owner
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let dependents: Vec<(String, String, Value)> = store
+            .iter_all()
+            .filter(|(_, o)| owned_by(o, &uid))
+            .map(|((dg, dp), o)| (dg.clone(), dp.clone(), o.clone()))
+            .collect();
+        let fins: Vec<Value> = owner
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let foreground = fins.contains(&json!("foregroundDeletion"));
+        let mut remaining_fins = fins.clone();
+        if foreground {
+            let mut waiting = false;
+            for (dg, dp, d) in &dependents {
+                if d.pointer("/metadata/deletionTimestamp").is_none() {
+                    let (ns, name) = obj_key(d);
+                    controllers::log_err(
+                        "gc foreground delete",
+                        controllers::delete(store, clock, dg, dp, &ns, &name),
+                    );
+                }
+                waiting = waiting || store.get(dg, dp, &obj_key(d).0, &obj_key(d).1).is_some();
+            }
+            if !waiting {
+                remaining_fins.retain(|f| f != "foregroundDeletion");
+            }
+        } else {
+            for (dg, dp, d) in dependents {
+                let mut d = d;
+                if let Some(refs) = d
+                    .pointer_mut("/metadata/ownerReferences")
+                    .and_then(Value::as_array_mut)
+                {
+                    refs.retain(|r| r["uid"].as_str() != Some(uid.as_str()));
+                }
+                controllers::log_err(
+                    "gc orphan",
+                    controllers::update_as(store, clock, &dg, &dp, d, GC_MANAGER),
+                );
+            }
+            remaining_fins.retain(|f| f != "orphan");
+        }
+        if remaining_fins != fins {
+            let mut o = owner.clone();
+            if let Some(meta) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("finalizers".into(), Value::Array(remaining_fins));
+            }
+            controllers::log_err(
+                "gc finalizer",
+                controllers::update_as(store, clock, &g, &p, o, GC_MANAGER),
+            );
+        }
+    }
+}

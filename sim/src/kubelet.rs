@@ -1,0 +1,214 @@
+//! The kubelet stand-in: pods become Running and Ready after the configured delay; pods whose
+//! image matches a failure pattern never become ready or crash-loop.
+//!
+//! Pod status shape from the Kubernetes docs "Pod Lifecycle" (phase, conditions `PodScheduled`,
+//! `Initialized`, `ContainersReady`, `Ready`; container states `waiting`/`running`,
+//! `restartCount`, reason `CrashLoopBackOff`).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::clock::SimClock;
+use crate::controllers;
+use crate::store::Store;
+
+/// Field manager of kubelet status writes.
+pub const KUBELET: &str = "kubelet";
+
+/// How pods with a matching image fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodFailure {
+    /// Running, containers running, but never Ready (a failing readiness probe).
+    NeverReady,
+    /// Running, container waiting in `CrashLoopBackOff` with a growing `restartCount`.
+    CrashLoop,
+}
+
+/// Whether `image` matches `pattern`: `*` is a wildcard; without `*` it is a substring match.
+pub fn image_matches(pattern: &str, image: &str) -> bool {
+    if !pattern.contains('*') {
+        return image.contains(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = image;
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            continue;
+        }
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(p) => rest = &rest[p + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Per-pod timers of the stand-in.
+#[derive(Debug, Default)]
+pub struct Kubelet {
+    seen: HashMap<String, Instant>,
+}
+
+impl Kubelet {
+    /// One pass over all pods.
+    pub fn pass(
+        &mut self,
+        store: &mut Store,
+        clock: &SimClock,
+        delay: Duration,
+        failures: &[(String, PodFailure)],
+    ) {
+        let pods: Vec<Value> = store.list("", "pods", None).into_iter().cloned().collect();
+        let live: std::collections::HashSet<String> = pods
+            .iter()
+            .filter_map(|p| {
+                p.pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        self.seen.retain(|uid, _| live.contains(uid));
+        for pod in pods {
+            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let uid = pod
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let since = *self.seen.entry(uid).or_insert_with(Instant::now);
+            let started = clock.elapsed(since, delay);
+            let images: Vec<String> = pod
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["image"].as_str().map(str::to_string))
+                .collect();
+            let failure = failures
+                .iter()
+                .find(|(p, _)| images.iter().any(|i| image_matches(p, i)))
+                .map(|(_, f)| *f);
+            // Crash loops restart once per ready delay (at least every 10 ms of simulated time).
+            let restarts = match failure {
+                Some(PodFailure::CrashLoop) if started => {
+                    let period = delay.max(Duration::from_millis(10)).as_secs_f64();
+                    let sim_elapsed = clock.sim_secs_since(since);
+                    ((sim_elapsed - delay.as_secs_f64()) / period)
+                        .floor()
+                        .max(0.0) as i64
+                        + 1
+                }
+                _ => 0,
+            };
+            let status = desired_status(&pod, store, started, failure, restarts);
+            let Some(status) = status else { continue };
+            controllers::log_err(
+                "kubelet status",
+                controllers::set_status(store, clock, "", "pods", &pod, status, KUBELET),
+            );
+        }
+    }
+}
+
+fn condition(old: &Value, ty: &str, ok: bool, now: &str) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let prev = old
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == ty && c["status"] == status)
+        .and_then(|c| c.get("lastTransitionTime").cloned());
+    json!({"type": ty, "status": status, "lastProbeTime": null, "lastTransitionTime": prev.unwrap_or(json!(now))})
+}
+
+fn desired_status(
+    pod: &Value,
+    store: &mut Store,
+    started: bool,
+    failure: Option<PodFailure>,
+    restarts: i64,
+) -> Option<Value> {
+    let old_status = pod.get("status").cloned().unwrap_or(json!({}));
+    if matches!(old_status["phase"].as_str(), Some("Failed" | "Succeeded")) {
+        return None;
+    }
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ready = started && failure.is_none();
+    let containers: Vec<Value> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let prev_started = old_status["containerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == c["name"])
+                .and_then(|s| s.pointer("/state/running/startedAt").cloned())
+                .unwrap_or(json!(now));
+            let state = match (started, failure) {
+                (false, _) => json!({"waiting": {"reason": "ContainerCreating"}}),
+                (true, Some(PodFailure::CrashLoop)) => json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}}),
+                (true, _) => json!({"running": {"startedAt": prev_started}}),
+            };
+            json!({
+                "name": c["name"], "image": c["image"], "imageID": "", "ready": ready, "restartCount": restarts,
+                "started": started && failure != Some(PodFailure::CrashLoop), "state": state,
+            })
+        })
+        .collect();
+    let pod_ip = match old_status.get("podIP").and_then(Value::as_str) {
+        Some(ip) => ip.to_string(),
+        None if started => store.next_ip(244),
+        None => String::new(),
+    };
+    let mut status = json!({
+        "phase": if started { "Running" } else { "Pending" },
+        "conditions": [
+            condition(pod, "PodScheduled", true, &now),
+            condition(pod, "Initialized", true, &now),
+            condition(pod, "ContainersReady", ready, &now),
+            condition(pod, "Ready", ready, &now),
+        ],
+        "hostIP": "10.0.0.1",
+        "containerStatuses": containers,
+        "qosClass": "BestEffort",
+        "startTime": old_status.get("startTime").cloned().unwrap_or(json!(now)),
+    });
+    if let Some(m) = status.as_object_mut()
+        && !pod_ip.is_empty()
+    {
+        m.insert("podIP".into(), json!(pod_ip));
+        m.insert("podIPs".into(), json!([{"ip": pod_ip}]));
+    }
+    Some(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_and_substring() {
+        assert!(image_matches("be:3.3", "starrocks/be:3.3.2"));
+        assert!(image_matches("starrocks/*:bad*", "starrocks/fe:bad-1"));
+        assert!(!image_matches("starrocks/*:bad*", "starrocks/fe:3.3"));
+        assert!(image_matches("*:3.4", "x/fe:3.4"));
+        assert!(!image_matches("*:3.4", "x/fe:3.4.1"));
+    }
+}

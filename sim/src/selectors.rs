@@ -1,0 +1,268 @@
+//! Label and field selectors.
+//!
+//! Syntax from the Kubernetes docs "Labels and Selectors" (equality-based `=`, `==`, `!=`;
+//! set-based `in`, `notin`, `key`, `!key`) and "Field Selectors" (`=`, `==`, `!=` on
+//! `metadata.name`, `metadata.namespace` and a few type-specific fields).
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::errors::ApiError;
+
+/// One requirement of a label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// `key in (values)` (also `key=value`).
+    In(String, Vec<String>),
+    /// `key notin (values)` (also `key!=value`; matches when the key is absent).
+    NotIn(String, Vec<String>),
+    /// `key`: the label exists.
+    Exists(String),
+    /// `!key`: the label does not exist.
+    DoesNotExist(String),
+}
+
+/// A parsed label selector: all requirements must hold. Empty matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector(pub Vec<Requirement>);
+
+impl LabelSelector {
+    /// Parses the string form used in `?labelSelector=`.
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for a malformed selector.
+    pub fn parse(s: &str) -> Result<LabelSelector, ApiError> {
+        let mut reqs = Vec::new();
+        for part in split_top_level(s) {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            reqs.push(parse_requirement(part)?);
+        }
+        Ok(LabelSelector(reqs))
+    }
+
+    /// Builds a selector from a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`).
+    pub fn from_object(sel: &Value) -> LabelSelector {
+        let mut reqs = Vec::new();
+        if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in m {
+                reqs.push(Requirement::In(
+                    k.clone(),
+                    vec![v.as_str().unwrap_or_default().to_string()],
+                ));
+            }
+        }
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e["key"].as_str().unwrap_or_default().to_string();
+            let values: Vec<String> = e["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect();
+            reqs.push(match e["operator"].as_str().unwrap_or_default() {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                _ => Requirement::DoesNotExist(key),
+            });
+        }
+        LabelSelector(reqs)
+    }
+
+    /// Builds an equality selector from a map (a Service's `spec.selector`).
+    pub fn from_map(m: &Value) -> LabelSelector {
+        LabelSelector(
+            m.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    Requirement::In(k.clone(), vec![v.as_str().unwrap_or_default().to_string()])
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether the selector has no requirement (matches everything).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether the labels satisfy every requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|r| match r {
+            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Exists(k) => labels.contains_key(k),
+            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+        })
+    }
+
+    /// Whether an object's `metadata.labels` satisfy the selector.
+    pub fn matches_object(&self, obj: &Value) -> bool {
+        self.matches(&labels_of(obj))
+    }
+}
+
+/// The `metadata.labels` of an object as a map.
+pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
+    obj.pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect()
+}
+
+fn split_top_level(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut depth = 0;
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
+fn parse_requirement(part: &str) -> Result<Requirement, ApiError> {
+    let bad = || ApiError::BadRequest(format!("unable to parse requirement: {part}"));
+    if let Some(key) = part.strip_prefix('!') {
+        return Ok(Requirement::DoesNotExist(key.trim().to_string()));
+    }
+    for (op, negate) in [(" notin ", true), (" in ", false)] {
+        if let Some((k, rest)) = part.split_once(op) {
+            let rest = rest.trim();
+            let inner = rest
+                .strip_prefix('(')
+                .and_then(|r| r.strip_suffix(')'))
+                .ok_or_else(bad)?;
+            let values = inner
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect();
+            let key = k.trim().to_string();
+            return Ok(if negate {
+                Requirement::NotIn(key, values)
+            } else {
+                Requirement::In(key, values)
+            });
+        }
+    }
+    if let Some((k, v)) = part.split_once("!=") {
+        return Ok(Requirement::NotIn(k.trim().into(), vec![v.trim().into()]));
+    }
+    if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+        return Ok(Requirement::In(k.trim().into(), vec![v.trim().into()]));
+    }
+    if part.contains(['(', ')', ' ']) {
+        return Err(bad());
+    }
+    Ok(Requirement::Exists(part.to_string()))
+}
+
+/// A parsed field selector: `path=value` / `path!=value` terms, all must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    /// Parses `?fieldSelector=`. Any dotted path is accepted (the real server restricts them
+    /// per type; `metadata.name` and `metadata.namespace` work everywhere).
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for a term without an operator.
+    pub fn parse(s: &str) -> Result<FieldSelector, ApiError> {
+        let mut terms = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, eq, v) = if let Some((k, v)) = part.split_once("!=") {
+                (k, false, v)
+            } else if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (k, true, v)
+            } else {
+                return Err(ApiError::BadRequest(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                )));
+            };
+            terms.push((k.trim().to_string(), eq, v.trim().to_string()));
+        }
+        Ok(FieldSelector(terms))
+    }
+
+    /// Whether the object satisfies every term. Missing fields compare as `""`.
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.0.iter().all(|(path, eq, want)| {
+            let mut cur = obj;
+            for seg in path.split('.') {
+                cur = cur.get(seg).unwrap_or(&Value::Null);
+            }
+            let got = match cur {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (got == *want) == *eq
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn equality_and_set_based() {
+        let s = LabelSelector::parse("app=fe,tier in (a, b),!legacy,env!=prod").unwrap();
+        assert!(s.matches(&labels(&[("app", "fe"), ("tier", "b")])));
+        assert!(!s.matches(&labels(&[("app", "fe"), ("tier", "c")])));
+        assert!(!s.matches(&labels(&[("app", "fe"), ("tier", "a"), ("legacy", "")])));
+        assert!(!s.matches(&labels(&[("app", "fe"), ("tier", "a"), ("env", "prod")])));
+        let s = LabelSelector::parse("x notin (1),y").unwrap();
+        assert!(s.matches(&labels(&[("y", "")])));
+        assert!(!s.matches(&labels(&[("x", "1"), ("y", "")])));
+    }
+
+    #[test]
+    fn object_selector() {
+        let s = LabelSelector::from_object(
+            &json!({"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "Exists"}]}),
+        );
+        assert!(s.matches(&labels(&[("a", "1"), ("b", "x")])));
+        assert!(!s.matches(&labels(&[("a", "1")])));
+    }
+
+    #[test]
+    fn field_selector() {
+        let f =
+            FieldSelector::parse("metadata.name=web-0,metadata.namespace!=kube-system").unwrap();
+        assert!(f.matches(&json!({"metadata": {"name": "web-0", "namespace": "default"}})));
+        assert!(!f.matches(&json!({"metadata": {"name": "web-1", "namespace": "default"}})));
+        assert!(FieldSelector::parse("nonsense").is_err());
+    }
+}

@@ -1,0 +1,533 @@
+//! The StatefulSet controller.
+//!
+//! Semantics from the Kubernetes docs "StatefulSets" and "StatefulSet Basics":
+//! - pods are named `<set>-<ordinal>`, labelled `statefulset.kubernetes.io/pod-name`,
+//!   `apps.kubernetes.io/pod-index` and `controller-revision-hash` (the revision name);
+//! - the pod template of each revision is kept in a `ControllerRevision` named
+//!   `<set>-<hash>`; `status.updateRevision` names the template's revision and
+//!   `status.currentRevision` the revision of the set before the update, which becomes the update
+//!   revision once a RollingUpdate has completed (all pods updated and ready);
+//! - `OrderedReady` creates pods one at a time in ordinal order, each after its predecessors are
+//!   Running and Ready, and removes them in reverse order; `Parallel` creates and deletes at once;
+//! - `RollingUpdate` replaces pods from the highest ordinal down to `partition`, one at a time
+//!   (or up to `maxUnavailable`), waiting for each updated pod to be Running and Ready; pods
+//!   below `partition` are (re)created at the current revision; `OnDelete` only replaces pods a
+//!   user deletes;
+//! - status counts `replicas`, `readyReplicas`, `currentReplicas`, `updatedReplicas`,
+//!   `availableReplicas`, and `observedGeneration`, which here catches up with
+//!   `metadata.generation` only after the configured lag (the controller does nothing with a new
+//!   generation before that).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::clock::SimClock;
+use crate::controllers::{
+    self, CONTROLLER_MANAGER, controller_ref, owned_by, pod_ready, safe_hash,
+};
+use crate::options::SimOptions;
+use crate::store::Store;
+
+/// Label with the revision name on pods.
+pub const REVISION_LABEL: &str = "controller-revision-hash";
+/// Label with the pod name.
+pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
+/// Label with the ordinal.
+pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
+
+/// Controller memory: when each generation was first seen.
+#[derive(Debug, Default)]
+pub struct StatefulSetController {
+    seen: HashMap<(String, String), (i64, Instant)>,
+}
+
+fn int_or_percent(v: Option<&Value>, total: i64, default: i64) -> i64 {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(default),
+        Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
+            Some(p) => (total * p) / 100,
+            None => s.parse().unwrap_or(default),
+        },
+        _ => default,
+    }
+}
+
+fn ordinal(set_name: &str, pod: &Value) -> Option<i64> {
+    let name = pod.pointer("/metadata/name").and_then(Value::as_str)?;
+    name.strip_prefix(set_name)?.strip_prefix('-')?.parse().ok()
+}
+
+fn revision_of(pod: &Value) -> String {
+    pod.pointer("/metadata/labels/controller-revision-hash")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl StatefulSetController {
+    /// One pass over all StatefulSets.
+    pub fn pass(&mut self, store: &mut Store, clock: &SimClock, opts: &SimOptions) {
+        let sets: Vec<Value> = store
+            .list("apps", "statefulsets", None)
+            .into_iter()
+            .cloned()
+            .collect();
+        let live: std::collections::HashSet<(String, String)> =
+            sets.iter().map(crate::store::obj_key).collect();
+        self.seen.retain(|k, _| live.contains(k));
+        for set in sets {
+            if set.pointer("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let key = crate::store::obj_key(&set);
+            let generation = set
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let entry = self.seen.entry(key).or_insert((generation, Instant::now()));
+            if entry.0 != generation {
+                *entry = (generation, Instant::now());
+            }
+            let observed = set
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64);
+            if observed != Some(generation) && !clock.elapsed(entry.1, opts.observed_generation_lag)
+            {
+                continue;
+            }
+            reconcile(store, clock, &set);
+        }
+    }
+}
+
+/// Ensures the ControllerRevision for `template` exists and is the newest; returns its name.
+fn ensure_revision(
+    store: &mut Store,
+    clock: &SimClock,
+    set: &Value,
+    ns: &str,
+    uid: &str,
+) -> String {
+    let name = set
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let hash = safe_hash(&template, 10);
+    let rev_name = format!("{name}-{hash}");
+    let revs: Vec<Value> = store
+        .list("apps", "controllerrevisions", Some(ns))
+        .into_iter()
+        .filter(|r| owned_by(r, uid))
+        .cloned()
+        .collect();
+    let max = revs
+        .iter()
+        .filter_map(|r| r["revision"].as_i64())
+        .max()
+        .unwrap_or(0);
+    match revs
+        .iter()
+        .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(rev_name.as_str()))
+    {
+        Some(r) if r["revision"].as_i64() == Some(max) => {}
+        Some(r) => {
+            let mut r = r.clone();
+            r["revision"] = json!(max + 1);
+            controllers::log_err(
+                "revision bump",
+                controllers::update_as(
+                    store,
+                    clock,
+                    "apps",
+                    "controllerrevisions",
+                    r,
+                    CONTROLLER_MANAGER,
+                ),
+            );
+        }
+        None => {
+            let mut labels = template
+                .pointer("/metadata/labels")
+                .cloned()
+                .unwrap_or(json!({}));
+            if let Some(m) = labels.as_object_mut() {
+                m.insert("controller.kubernetes.io/hash".into(), json!(hash));
+            }
+            let cr = json!({
+                "apiVersion": "apps/v1", "kind": "ControllerRevision",
+                "metadata": {"name": rev_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(set)]},
+                "data": {"spec": {"template": template}},
+                "revision": max + 1,
+            });
+            controllers::log_err(
+                "revision create",
+                controllers::create_as(
+                    store,
+                    clock,
+                    "apps",
+                    "controllerrevisions",
+                    cr,
+                    CONTROLLER_MANAGER,
+                ),
+            );
+        }
+    }
+    // History limit: drop the oldest revisions no pod uses.
+    let limit = set
+        .pointer("/spec/revisionHistoryLimit")
+        .and_then(Value::as_i64)
+        .unwrap_or(10)
+        .max(0) as usize;
+    let mut revs: Vec<Value> = store
+        .list("apps", "controllerrevisions", Some(ns))
+        .into_iter()
+        .filter(|r| owned_by(r, uid))
+        .cloned()
+        .collect();
+    let used: Vec<String> = store
+        .list("", "pods", Some(ns))
+        .into_iter()
+        .filter(|p| owned_by(p, uid))
+        .map(revision_of)
+        .collect();
+    let current = set
+        .pointer("/status/currentRevision")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    revs.sort_by_key(|r| r["revision"].as_i64().unwrap_or(0));
+    let live = revs.len();
+    let mut removable: Vec<String> = revs
+        .iter()
+        .filter_map(|r| {
+            r.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .filter(|n| *n != rev_name && *n != current && !used.contains(n))
+        .collect();
+    let excess = live.saturating_sub(limit + 1).min(removable.len());
+    for n in removable.drain(..excess) {
+        controllers::log_err(
+            "revision gc",
+            controllers::delete(store, clock, "apps", "controllerrevisions", ns, &n),
+        );
+    }
+    rev_name
+}
+
+fn template_of_revision(store: &Store, ns: &str, rev: &str, fallback: &Value) -> Value {
+    store
+        .get("apps", "controllerrevisions", ns, rev)
+        .and_then(|r| r.pointer("/data/spec/template"))
+        .cloned()
+        .unwrap_or_else(|| fallback.clone())
+}
+
+fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value {
+    let set_name = set
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ns = set
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let pod_name = format!("{set_name}-{ordinal}");
+    let mut labels = template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    if let Some(m) = labels.as_object_mut() {
+        m.insert(REVISION_LABEL.into(), json!(revision));
+        m.insert(POD_NAME_LABEL.into(), json!(pod_name));
+        m.insert(POD_INDEX_LABEL.into(), json!(ordinal.to_string()));
+    }
+    let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
+    if let Some(m) = spec.as_object_mut() {
+        m.insert("hostname".into(), json!(pod_name));
+        if let Some(svc) = set.pointer("/spec/serviceName").and_then(Value::as_str) {
+            m.insert("subdomain".into(), json!(svc));
+        }
+        m.insert("nodeName".into(), json!("sim-node"));
+        let claims = set
+            .pointer("/spec/volumeClaimTemplates")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !claims.is_empty() {
+            let vols = m.entry("volumes").or_insert_with(|| json!([]));
+            if let Some(vols) = vols.as_array_mut() {
+                for c in &claims {
+                    let cname = c
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    vols.retain(|v| v["name"].as_str() != Some(cname));
+                    vols.push(json!({"name": cname, "persistentVolumeClaim": {"claimName": format!("{cname}-{set_name}-{ordinal}")}}));
+                }
+            }
+        }
+    }
+    let mut meta = json!({"name": pod_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(set)]});
+    if let (Some(a), Some(m)) = (
+        template.pointer("/metadata/annotations"),
+        meta.as_object_mut(),
+    ) {
+        m.insert("annotations".into(), a.clone());
+    }
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+}
+
+fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64) {
+    let set_name = set
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let ns = set
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    for c in set
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+    {
+        let cname = c
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let name = format!("{cname}-{set_name}-{ordinal}");
+        if store.get("", "persistentvolumeclaims", ns, &name).is_some() {
+            continue;
+        }
+        let labels = set
+            .pointer("/spec/selector/matchLabels")
+            .cloned()
+            .unwrap_or(json!({}));
+        let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": ns, "labels": labels}, "spec": c.get("spec").cloned().unwrap_or(json!({}))});
+        controllers::log_err(
+            "pvc create",
+            controllers::create_as(
+                store,
+                clock,
+                "",
+                "persistentvolumeclaims",
+                pvc,
+                CONTROLLER_MANAGER,
+            ),
+        );
+    }
+}
+
+fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
+    let ns = set
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = set
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let uid = set
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let spec = set.get("spec").cloned().unwrap_or(json!({}));
+    let replicas = spec["replicas"].as_i64().unwrap_or(1).max(0);
+    let parallel = spec["podManagementPolicy"].as_str() == Some("Parallel");
+    let rolling = spec.pointer("/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete");
+    let partition = if rolling {
+        spec.pointer("/updateStrategy/rollingUpdate/partition")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0)
+    } else {
+        0
+    };
+    let max_unavailable = int_or_percent(
+        spec.pointer("/updateStrategy/rollingUpdate/maxUnavailable"),
+        replicas,
+        1,
+    )
+    .max(1);
+    let template = spec.get("template").cloned().unwrap_or(json!({}));
+
+    let update_rev = ensure_revision(store, clock, set, &ns, &uid);
+    let current_rev = set
+        .pointer("/status/currentRevision")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty() && store.get("apps", "controllerrevisions", &ns, s).is_some())
+        .map(str::to_string)
+        .unwrap_or_else(|| update_rev.clone());
+
+    let pods_of = |store: &Store| -> BTreeMap<i64, Value> {
+        store
+            .list("", "pods", Some(&ns))
+            .into_iter()
+            .filter(|p| owned_by(p, &uid))
+            .filter_map(|p| ordinal(&name, p).map(|o| (o, p.clone())))
+            .collect()
+    };
+    let mut pods = pods_of(store);
+
+    // Failed pods are replaced.
+    for (_, p) in pods
+        .iter()
+        .filter(|(_, p)| p.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"))
+    {
+        let pn = p
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        controllers::log_err(
+            "delete failed pod",
+            controllers::delete(store, clock, "", "pods", &ns, pn),
+        );
+    }
+    pods = pods_of(store);
+
+    let mut blocked = false;
+    for ord in 0..replicas {
+        match pods.get(&ord) {
+            None => {
+                let rev = if rolling && ord < partition {
+                    current_rev.clone()
+                } else {
+                    update_rev.clone()
+                };
+                let tmpl = template_of_revision(store, &ns, &rev, &template);
+                ensure_claims(store, clock, set, ord);
+                controllers::log_err(
+                    "create pod",
+                    controllers::create_as(
+                        store,
+                        clock,
+                        "",
+                        "pods",
+                        new_pod(set, &tmpl, ord, &rev),
+                        CONTROLLER_MANAGER,
+                    ),
+                );
+                if !parallel {
+                    blocked = true;
+                    break;
+                }
+            }
+            Some(p) if !parallel && !pod_ready(p) => {
+                blocked = true;
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    pods = pods_of(store);
+
+    // Scale down: condemned pods (ordinal >= replicas), highest first.
+    if !blocked {
+        let condemned: Vec<(i64, Value)> = pods
+            .range(replicas..)
+            .rev()
+            .map(|(o, p)| (*o, p.clone()))
+            .collect();
+        let all_ready = pods.range(..replicas).all(|(_, p)| pod_ready(p));
+        for (_, p) in condemned {
+            if !parallel && !all_ready {
+                blocked = true;
+                break;
+            }
+            let pn = p
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            controllers::log_err(
+                "delete condemned pod",
+                controllers::delete(store, clock, "", "pods", &ns, &pn),
+            );
+            if !parallel {
+                blocked = true;
+                break;
+            }
+        }
+        pods = pods_of(store);
+    }
+
+    // Rolling update from the highest ordinal down to the partition.
+    if rolling && !blocked && (0..replicas).all(|o| pods.contains_key(&o)) {
+        let mut unavailable = (0..replicas)
+            .filter(|o| pods.get(o).is_none_or(|p| !pod_ready(p)))
+            .count() as i64;
+        for ord in (partition..replicas).rev() {
+            let Some(p) = pods.get(&ord) else { continue };
+            if revision_of(p) != update_rev && p.pointer("/metadata/deletionTimestamp").is_none() {
+                if unavailable >= max_unavailable {
+                    break;
+                }
+                let pn = p
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string();
+                controllers::log_err(
+                    "delete outdated pod",
+                    controllers::delete(store, clock, "", "pods", &ns, &pn),
+                );
+                unavailable += 1;
+            }
+        }
+        pods = pods_of(store);
+    }
+
+    // Status.
+    let count = pods.len() as i64;
+    let ready = pods.values().filter(|p| pod_ready(p)).count() as i64;
+    let current = pods
+        .values()
+        .filter(|p| revision_of(p) == current_rev)
+        .count() as i64;
+    let updated = pods
+        .values()
+        .filter(|p| revision_of(p) == update_rev)
+        .count() as i64;
+    let (current_rev, current) = if rolling && updated == count && ready == count {
+        (update_rev.clone(), updated)
+    } else {
+        (current_rev, current)
+    };
+    let generation = set
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
+    let status = json!({
+        "observedGeneration": generation,
+        "replicas": count,
+        "readyReplicas": ready,
+        "currentReplicas": current,
+        "updatedReplicas": updated,
+        "availableReplicas": ready,
+        "currentRevision": current_rev,
+        "updateRevision": update_rev,
+        "collisionCount": 0,
+    });
+    controllers::log_err(
+        "sts status",
+        controllers::set_status(
+            store,
+            clock,
+            "apps",
+            "statefulsets",
+            set,
+            status,
+            CONTROLLER_MANAGER,
+        ),
+    );
+}

@@ -1,0 +1,242 @@
+//! WATCH: a stream of `{"type":..,"object":..}` JSON lines.
+//!
+//! Semantics from the Kubernetes docs "API Concepts" ("Efficient detection of changes",
+//! "Watch bookmarks", "410 Gone responses"): without a resourceVersion (or with `0`) the watch
+//! starts with synthetic `ADDED` events for the current state; with one, it replays the changes
+//! after it, or sends an `ERROR` event with a `410 Expired` Status when that history is gone.
+//! Label and field selectors turn changes across the selector boundary into `ADDED`/`DELETED`.
+//! `timeoutSeconds` closes the stream; `allowWatchBookmarks` sends periodic `BOOKMARK` events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use crate::api::Target;
+use crate::errors::ApiError;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::state::Shared;
+use crate::store::{EventKind, StoredEvent};
+use crate::table;
+
+struct Filter {
+    namespace: Option<String>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+}
+
+impl Filter {
+    fn matches(&self, ns: &str, obj: &Value) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == ns)
+            && self.labels.matches_object(obj)
+            && self.fields.matches(obj)
+    }
+}
+
+fn get<'a>(q: &'a [(String, String)], k: &str) -> Option<&'a str> {
+    q.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+}
+
+/// Starts a watch and returns the streaming response.
+pub fn respond(
+    sh: Arc<Shared>,
+    target: Target,
+    query: &[(String, String)],
+    wants_table: bool,
+) -> Response {
+    let filter = Filter {
+        namespace: target.namespace.clone(),
+        labels: LabelSelector::parse(get(query, "labelSelector").unwrap_or_default())
+            .unwrap_or_default(),
+        fields: FieldSelector::parse(get(query, "fieldSelector").unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let start: Option<u64> = get(query, "resourceVersion")
+        .filter(|v| !v.is_empty() && *v != "0")
+        .and_then(|v| v.parse().ok());
+    let bookmarks = matches!(get(query, "allowWatchBookmarks"), Some("true" | "1"));
+    let send_initial = matches!(get(query, "sendInitialEvents"), Some("true" | "1"));
+    let timeout = get(query, "timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    tokio::spawn(run(
+        sh,
+        target,
+        filter,
+        start,
+        bookmarks,
+        send_initial,
+        timeout,
+        wants_table,
+        tx,
+    ));
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<Bytes, Infallible>(b), rx))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::TRANSFER_ENCODING,
+        HeaderValue::from_static("chunked"),
+    );
+    resp
+}
+
+fn line(kind: &str, object: Value) -> Bytes {
+    let mut s = json!({"type": kind, "object": object}).to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+fn render(target: &Target, obj: Value, wants_table: bool) -> Value {
+    let mut obj = obj;
+    if let Some(m) = obj.as_object_mut() {
+        m.insert("apiVersion".into(), json!(target.rt.api_version()));
+        m.insert("kind".into(), json!(target.rt.kind));
+    }
+    if wants_table {
+        table::to_table(&target.rt, &obj, "Object")
+    } else {
+        obj
+    }
+}
+
+fn bookmark(target: &Target, rv: u64, initial_end: bool) -> Value {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if initial_end && let Some(m) = meta.as_object_mut() {
+        m.insert(
+            "annotations".into(),
+            json!({"k8s.io/initial-events-end": "true"}),
+        );
+    }
+    json!({"apiVersion": target.rt.api_version(), "kind": target.rt.kind, "metadata": meta})
+}
+
+/// Translates a stored event into what this watcher sees, honouring selector transitions.
+fn translate(ev: &StoredEvent, filter: &Filter) -> Option<(&'static str, Value)> {
+    let now = filter.matches(&ev.namespace, &ev.object);
+    match ev.kind {
+        EventKind::Added | EventKind::Deleted => now.then(|| (ev.kind.as_str(), ev.object.clone())),
+        EventKind::Modified => {
+            let before = ev
+                .previous
+                .as_ref()
+                .is_some_and(|p| filter.matches(&ev.namespace, p));
+            match (before, now) {
+                (true, true) => Some(("MODIFIED", ev.object.clone())),
+                (false, true) => Some(("ADDED", ev.object.clone())),
+                (true, false) => Some(("DELETED", ev.object.clone())),
+                (false, false) => None,
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    sh: Arc<Shared>,
+    target: Target,
+    filter: Filter,
+    start: Option<u64>,
+    bookmarks: bool,
+    send_initial: bool,
+    timeout: Duration,
+    wants_table: bool,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let mut changed = sh.changed.subscribe();
+    let mut drops = sh.faults.watch_drops();
+    let mut stop = sh.stop.subscribe();
+    drops.borrow_and_update();
+    if sh.faults.take_expire_next_watch() {
+        let e = ApiError::Expired {
+            requested: start.unwrap_or(0),
+            oldest: sh.read(|s| s.current_rv()),
+        };
+        let _ = tx.send(line("ERROR", e.to_status())).await;
+        return;
+    }
+    let (rt_group, rt_plural) = (target.rt.group.clone(), target.rt.plural.clone());
+    // Initial state.
+    let (mut last, initial): (u64, Vec<Value>) = match start {
+        None => sh.read(|s| {
+            let objs = s
+                .list(&rt_group, &rt_plural, filter.namespace.as_deref())
+                .into_iter()
+                .filter(|o| filter.labels.matches_object(o) && filter.fields.matches(o))
+                .cloned()
+                .collect();
+            (s.current_rv(), objs)
+        }),
+        Some(rv) => (rv, Vec::new()),
+    };
+    for obj in initial {
+        if tx
+            .send(line("ADDED", render(&target, obj, wants_table)))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+    if send_initial
+        && bookmarks
+        && tx
+            .send(line("BOOKMARK", bookmark(&target, last, true)))
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut tick =
+        tokio::time::interval(sh.options.bookmark_interval.max(Duration::from_millis(10)));
+    tick.tick().await;
+    loop {
+        // Deliver everything after `last`.
+        let batch = sh.read(|s| {
+            s.events_since(last, &rt_group, &rt_plural)
+                .map(|evs| (evs, s.current_rv()))
+        });
+        match batch {
+            Err(e) => {
+                let _ = tx.send(line("ERROR", e.to_status())).await;
+                return;
+            }
+            Ok((evs, current)) => {
+                for ev in evs {
+                    if let Some((kind, obj)) = translate(&ev, &filter)
+                        && tx
+                            .send(line(kind, render(&target, obj, wants_table)))
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+                last = last.max(current);
+            }
+        }
+        tokio::select! {
+            r = changed.changed() => if r.is_err() { return },
+            _ = tick.tick() => {
+                if bookmarks && tx.send(line("BOOKMARK", bookmark(&target, last, false))).await.is_err() {
+                    return;
+                }
+            }
+            _ = drops.changed() => return,
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = tx.closed() => return,
+        }
+    }
+}
