@@ -76,13 +76,11 @@ async fn rolled_out(api: &Api<StatefulSet>, name: &str, replicas: i32) -> Statef
     .await
 }
 
+/// Pod watch events (type, name) in arrival order.
+type EventLog = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
 /// Records pod watch events (type, name) in arrival order.
-fn record_pod_events(
-    client: kube::Client,
-) -> (
-    tokio::task::JoinHandle<()>,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
-) {
+fn record_pod_events(client: kube::Client) -> (tokio::task::JoinHandle<()>, EventLog) {
     let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log2 = log.clone();
     let pods: Api<Pod> = Api::namespaced(client, "default");
