@@ -16,4 +16,7 @@ pub struct Cli {
 pub enum Command {
     /// Print the version of the lifecycle model and its journal record format.
     Version,
+    /// Print the StarRocksCluster CustomResourceDefinition as YAML (the content of
+    /// `crds/starrocks.com_starrocksclusters.yaml`).
+    Crd,
 }

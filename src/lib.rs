@@ -3,3 +3,6 @@
 //! reports status.
 
 pub mod cli;
+pub mod crd;
+pub mod render;
+pub mod validate;

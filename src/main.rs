@@ -11,5 +11,12 @@ fn main() {
                 starrocks_model::journal::FORMAT_VERSION
             );
         }
+        Command::Crd => match starrocks_operator::crd::generate::crd_yaml() {
+            Ok(yaml) => print!("{yaml}"),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+        },
     }
 }
