@@ -18,8 +18,8 @@ pub use common::{
     StorageVolume,
 };
 pub use status::{
-    ComponentPhase, ComponentStatus, DisasterRecoveryStatus, HorizontalScaler, LifecycleStatus,
-    StarRocksClusterStatus,
+    ComponentPhase, ComponentStatus, ConditionType, DisasterRecoveryStatus, HorizontalScaler,
+    LifecycleStatus, StarRocksClusterStatus,
 };
 
 use k8s_openapi::api::autoscaling::v2::{HorizontalPodAutoscalerBehavior, MetricSpec};

@@ -149,3 +149,22 @@ pub struct LifecycleStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+/// The `type`s of the standard conditions in `status.conditions` (Kubernetes API conventions:
+/// `status` is `True`/`False`/`Unknown`, `reason` is CamelCase).
+pub struct ConditionType;
+
+impl ConditionType {
+    /// Every component is rolled out and ready.
+    pub const READY: &'static str = "Ready";
+    /// A rollout or creation is in progress.
+    pub const PROGRESSING: &'static str = "Progressing";
+    /// Some component has failed or unavailable pods.
+    pub const DEGRADED: &'static str = "Degraded";
+    /// The lifecycle is blocked: the spec is invalid, a referenced ConfigMap is missing, or a
+    /// rollout gate cannot pass; the message names the field or the gate.
+    pub const BLOCKED: &'static str = "Blocked";
+    /// The spec sets fields this operator keeps but does not act on (e.g.
+    /// `spec.disasterRecovery`); the message lists them.
+    pub const UNSUPPORTED_FIELDS: &'static str = "UnsupportedFields";
+}

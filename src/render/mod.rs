@@ -13,6 +13,31 @@
 //! PodDisruptionBudget `<c>-<x>-pdb`, and for CN with `autoScalingPolicy` the HPA
 //! `<c>-cn-autoscaler`. FE proxy: ConfigMap and Deployment `<c>-fe-proxy`, Service
 //! `<c>-fe-proxy-service`, PodDisruptionBudget `<c>-fe-proxy-pdb`.
+//!
+//! # Differences from upstream's rendering (adoption)
+//!
+//! Immutable StatefulSet fields are identical to upstream's (`selector`, `serviceName`,
+//! `podManagementPolicy: Parallel` by default, `volumeClaimTemplates`), so adopting a cluster
+//! created by the upstream operator updates its StatefulSets in place; no StatefulSet, PVC or
+//! Service is recreated. The pod templates do differ, so adoption rolls every pod once (through
+//! the ordered rollout, one pod at a time per StatefulSet):
+//! - the `starrocks.com/template-hash` annotation is added (required: it is how config
+//!   changes roll pods);
+//! - volumes of `configMaps`/`secrets` mounts and of the FE proxy's ConfigMap are named
+//!   `<name>-<4 hex of sha256>`; upstream uses its own 4-character object hash;
+//! - upstream also sets `metadata.name`/`namespace` inside the pod template; this operator
+//!   does not (Kubernetes ignores them, but they are part of the template);
+//! - the FE proxy's `nginx.conf` is this operator's own text (same behaviour: health endpoint,
+//!   FE upstream, 307 redirects followed to BE/CN), so the proxy pods also roll once.
+//!
+//! Other differences: a PodDisruptionBudget per component (new); the CN HPA is always
+//! `autoscaling/v2` and targets the StarRocksCluster's scale subresource (upstream since its
+//! PR #662; `autoScalingPolicy.version` is kept but not acted on); the headless `-search`
+//! Service carries the operator and shared labels only (upstream copies the user-facing
+//! Service's annotations and labels onto it); upstream's `app.starrocks.components/hash`
+//! annotations are not rendered; a referenced ConfigMap that does not exist blocks the
+//! cluster instead of silently falling back to default ports; [`crate::validate`] rejects
+//! specs that upstream would turn into objects the API server or the kubelet rejects.
 
 pub mod config;
 pub mod extras;
