@@ -72,6 +72,9 @@ pub struct WriteOpts {
     pub force: bool,
     /// `?dryRun=All`: validate and answer, but do not store.
     pub dry_run: bool,
+    /// `?fieldValidation=Strict`: unknown fields of a custom resource are an error (400)
+    /// instead of being pruned silently.
+    pub strict: bool,
 }
 
 /// Options of a delete (`DeleteOptions` body and query).
@@ -629,7 +632,20 @@ fn commit(
 ) -> Result<Outcome, ApiError> {
     let rt = &t.rt;
     if let Some(schema) = &rt.schema {
-        let causes = schema::prune_and_validate(&mut new, schema);
+        let mut pruned = Vec::new();
+        let causes = schema::prune_and_validate_reporting(&mut new, schema, &mut pruned);
+        if opts.strict && !pruned.is_empty() {
+            let fields: Vec<String> = pruned
+                .iter()
+                .map(|p| format!("unknown field \"{p}\""))
+                .collect();
+            return Err(ApiError::BadRequest(format!(
+                "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", "),
+                kind = rt.kind,
+                v = rt.version
+            )));
+        }
         if !causes.is_empty() {
             return Err(ApiError::Invalid {
                 kind: rt.kind.clone(),
@@ -1299,7 +1315,7 @@ mod tests {
             &WriteOpts {
                 manager: "op".into(),
                 force: true,
-                dry_run: false,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -1316,7 +1332,7 @@ mod tests {
             &WriteOpts {
                 manager: "op".into(),
                 force: true,
-                dry_run: false,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -74,7 +74,7 @@ fn opts() -> WriteOpts {
     WriteOpts {
         manager: CONTROLLER_MANAGER.into(),
         force: false,
-        dry_run: false,
+        ..Default::default()
     }
 }
 

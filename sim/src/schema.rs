@@ -12,6 +12,16 @@ use crate::errors::Cause;
 
 /// Prunes unknown fields of `obj` in place and returns the validation failures.
 pub fn prune_and_validate(obj: &mut Value, schema: &Value) -> Vec<Cause> {
+    prune_and_validate_reporting(obj, schema, &mut Vec::new())
+}
+
+/// As [`prune_and_validate`], also reporting the dotted paths of pruned fields in `pruned`
+/// (for `fieldValidation=Strict`).
+pub fn prune_and_validate_reporting(
+    obj: &mut Value,
+    schema: &Value,
+    pruned: &mut Vec<String>,
+) -> Vec<Cause> {
     let mut causes = Vec::new();
     let Some(m) = obj.as_object_mut() else {
         return causes;
@@ -30,11 +40,12 @@ pub fn prune_and_validate(obj: &mut Value, schema: &Value) -> Vec<Cause> {
                         m.remove(&k);
                         continue;
                     }
-                    check(v, sub, &k, &mut causes);
+                    check(v, sub, &k, &mut causes, pruned);
                 }
             }
             None if !preserve => {
                 m.remove(&k);
+                pruned.push(k.clone());
             }
             None => {}
         }
@@ -115,7 +126,13 @@ fn type_ok(v: &Value, schema: &Value) -> bool {
     }
 }
 
-fn check(v: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn check(
+    v: &mut Value,
+    schema: &Value,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    pruned: &mut Vec<String>,
+) {
     if v.is_null() && nullable(schema) {
         return;
     }
@@ -160,11 +177,12 @@ fn check(v: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
                                 m.remove(&k);
                                 continue;
                             }
-                            check(cv, sub, &join(path, &k), causes);
+                            check(cv, sub, &join(path, &k), causes, pruned);
                         }
                     }
                     None if !preserves(schema) => {
                         m.remove(&k);
+                        pruned.push(join(path, &k));
                     }
                     None => {}
                 }
@@ -207,7 +225,7 @@ fn check(v: &mut Value, schema: &Value, path: &str, causes: &mut Vec<Cause>) {
             }
             if let Some(item_schema) = schema.get("items") {
                 for (i, item) in items.iter_mut().enumerate() {
-                    check(item, item_schema, &format!("{path}[{i}]"), causes);
+                    check(item, item_schema, &format!("{path}[{i}]"), causes, pruned);
                 }
             }
         }
@@ -298,6 +316,10 @@ mod tests {
         assert!(causes.is_empty(), "{causes:?}");
         assert!(o.get("junk").is_none());
         assert!(o["spec"].get("extra").is_none());
+        let mut again = json!({"spec": {"image": "fe:3.3", "extra": 1}, "junk": 2});
+        let mut pruned = Vec::new();
+        prune_and_validate_reporting(&mut again, &schema(), &mut pruned);
+        assert_eq!(pruned, vec!["junk".to_string(), "spec.extra".to_string()]);
         assert_eq!(o["spec"]["free"]["anything"]["goes"], 1);
         assert_eq!(o["spec"]["labels"]["k"], "v");
         assert_eq!(o["metadata"]["name"], "a");

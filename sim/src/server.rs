@@ -166,6 +166,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         manager,
         force: query.flag("force"),
         dry_run: query.get("dryRun") == Some("All"),
+        strict: query.get("fieldValidation") == Some("Strict"),
     };
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -551,3 +551,58 @@ async fn namespaces_and_foreground_deletion() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn fault_injection_errors_and_latency() {
+    use kube_sim::InjectedError;
+    let (sim, client) = common::start(common::fast()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(&PostParams::default(), &cm("f", json!({})))
+        .await
+        .expect("create");
+    sim.faults()
+        .set_error_rate("get", "configmaps", InjectedError::Internal, 0.5);
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(match cms.get("f").await {
+            Ok(_) => 200,
+            Err(kube::Error::Api(s)) => s.code,
+            Err(e) => panic!("unexpected {e:?}"),
+        });
+    }
+    assert_eq!(codes, vec![200, 500, 200, 500]);
+    sim.faults()
+        .set_error_rate("patch", "*", InjectedError::Conflict, 1.0);
+    let err = cms
+        .patch(
+            "f",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "b"}})),
+        )
+        .await
+        .expect_err("409");
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+    sim.faults().clear();
+    cms.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "b"}})),
+    )
+    .await
+    .expect("no more faults");
+    sim.faults().set_latency(Duration::from_millis(150));
+    let t = std::time::Instant::now();
+    cms.get("f").await.expect("slow get");
+    assert!(t.elapsed() >= Duration::from_millis(150));
+    sim.faults().clear();
+    let injected: Vec<u16> = sim
+        .audit()
+        .iter()
+        .filter(|e| e.resource == "configmaps" && e.code >= 400)
+        .map(|e| e.code)
+        .collect();
+    assert_eq!(injected, vec![500, 500, 409]);
+}

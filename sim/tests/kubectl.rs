@@ -299,6 +299,30 @@ async fn kubectl_crd_printer_columns_server_side_apply_wait_and_watch() {
         err.contains("spec.replicas") && err.contains("greater than or equal to 1"),
         "{err}"
     );
+    // kubectl asks for server-side field validation (fieldValidation=Strict): unknown fields fail.
+    let typo = fixture("cr-unknown-field.yaml");
+    let out = k
+        .run(&["apply", "-f", typo.to_str().unwrap_or_default()])
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(err.contains("unknown field \"spec.replcas\""), "{err}");
+    let out = k
+        .ok(&[
+            "apply",
+            "--validate=false",
+            "-f",
+            typo.to_str().unwrap_or_default(),
+        ])
+        .await;
+    assert!(out.contains("created"), "{out}");
+    let pruned = k
+        .ok(&["get", "src", "typo", "-o", "jsonpath={.spec}"])
+        .await;
+    assert!(
+        !pruned.contains("replcas"),
+        "without strict validation the field is pruned: {pruned}"
+    );
     k.ok(&["delete", "src", "demo"]).await;
     let out = k.ok(&["get", "src"]).await;
     assert!(!out.contains("demo"), "{out}");
