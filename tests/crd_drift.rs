@@ -129,3 +129,25 @@ fn schema_carries_validation_and_keeps_unknown_fields() {
         assert!(status[field].is_object(), "status lacks {field}");
     }
 }
+
+#[test]
+fn schema_has_cel_rules_for_storage_and_autoscaling() {
+    let crd = serde_json::to_value(crd()).unwrap();
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
+    let sv = &spec["starRocksBeSpec"]["properties"]["storageVolumes"]["items"];
+    let rules: Vec<_> = sv["x-kubernetes-validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules.len(), 2);
+    assert!(rules[0].contains("self.storageClassName == 'hostPath'"));
+    let asp = &spec["starRocksCnSpec"]["properties"]["autoScalingPolicy"];
+    assert!(
+        asp["x-kubernetes-validations"][0]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("maxReplicas")
+    );
+}

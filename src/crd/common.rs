@@ -244,6 +244,16 @@ pub struct FeProxySpec {
 /// (`/opt/starrocks/cn/log`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.hostPath) || !has(self.storageClassName) || self.storageClassName == 'hostPath'",
+        "message": "hostPath is only allowed with storageClassName hostPath"
+    },
+    {
+        "rule": "!has(self.storageClassName) || self.storageClassName != 'hostPath' || (has(self.hostPath) && self.hostPath.path != '')",
+        "message": "hostPath.path is required when storageClassName is hostPath"
+    }
+]))]
 pub struct StorageVolume {
     /// Volume name (a DNS-1123 subdomain); also the PVC template name.
     #[schemars(regex(

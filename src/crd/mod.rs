@@ -137,6 +137,12 @@ pub struct DisasterRecovery {
 /// does since its PR #662.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.maxReplicas) || self.maxReplicas >= (has(self.minReplicas) ? self.minReplicas : 1)",
+        "message": "maxReplicas must be >= minReplicas"
+    }
+]))]
 pub struct AutoScalingPolicy {
     /// Metrics and scaling behaviour (shapes of `autoscaling/v2`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
