@@ -153,10 +153,10 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let wants_table = table::wants_table(&accept);
+    let view = table::view_of(&accept);
     if audit.verb == "watch" {
         record(200, None, false);
-        return watch::respond(sh.clone(), target, &query.0, wants_table);
+        return watch::respond(sh.clone(), target, &query.0, view);
     }
     let manager = audit
         .field_manager
@@ -214,11 +214,15 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     match result {
         Ok((code, body, stored, template_changed)) => {
             record(code, stored.as_ref().or(Some(&body)), template_changed);
-            let body = if wants_table && matches!(audit.verb.as_str(), "get" | "list") {
-                let include_object = query.get("includeObject").unwrap_or("Metadata");
-                table::to_table(&target.rt, &body, include_object)
-            } else {
-                body
+            let body = match view {
+                table::View::Table if matches!(audit.verb.as_str(), "get" | "list") => {
+                    let include_object = query.get("includeObject").unwrap_or("Metadata");
+                    table::to_table(&target.rt, &body, include_object)
+                }
+                table::View::Metadata if matches!(audit.verb.as_str(), "get" | "list") => {
+                    table::to_partial_metadata(&body)
+                }
+                _ => body,
             };
             json_response(code, &body)
         }

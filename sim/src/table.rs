@@ -19,6 +19,41 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
+/// How a response renders objects, from the Accept header's first media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The objects themselves.
+    Object,
+    /// `meta.k8s.io/v1 Table`.
+    Table,
+    /// `meta.k8s.io/v1 PartialObjectMetadata` (what kube's `metadata_watcher` asks for).
+    Metadata,
+}
+
+/// The view an Accept header asks for.
+pub fn view_of(accept: &str) -> View {
+    let first = accept.split(',').next().unwrap_or_default();
+    if first.contains("as=Table") {
+        View::Table
+    } else if first.contains("as=PartialObjectMetadata") {
+        View::Metadata
+    } else {
+        View::Object
+    }
+}
+
+/// Converts an object to `PartialObjectMetadata`, or a list to `PartialObjectMetadataList`.
+pub fn to_partial_metadata(body: &Value) -> Value {
+    let one = |o: &Value| json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": o["metadata"]});
+    match body.get("items").and_then(Value::as_array) {
+        Some(items) => json!({
+            "apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadataList",
+            "metadata": body["metadata"], "items": items.iter().map(one).collect::<Vec<_>>(),
+        }),
+        None => one(body),
+    }
+}
+
 /// Evaluates the JSONPath subset `.a.b[0].c` (also `{.a.b}`).
 pub fn json_path<'v>(obj: &'v Value, path: &str) -> Option<&'v Value> {
     let p = path
@@ -259,6 +294,20 @@ mod tests {
                 .ends_with('y')
         );
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    }
+
+    #[test]
+    fn partial_metadata_views() {
+        let v = to_partial_metadata(
+            &json!({"metadata": {"resourceVersion": "3"}, "items": [{"metadata": {"name": "a"}, "spec": {}}]}),
+        );
+        assert_eq!(v["kind"], "PartialObjectMetadataList");
+        assert_eq!(v["items"][0]["kind"], "PartialObjectMetadata");
+        assert!(v["items"][0].get("spec").is_none());
+        assert_eq!(
+            view_of("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"),
+            View::Metadata
+        );
     }
 
     #[test]

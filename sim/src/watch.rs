@@ -46,7 +46,7 @@ pub fn respond(
     sh: Arc<Shared>,
     target: Target,
     query: &[(String, String)],
-    wants_table: bool,
+    view: table::View,
 ) -> Response {
     let filter = Filter {
         namespace: target.namespace.clone(),
@@ -73,7 +73,7 @@ pub fn respond(
         bookmarks,
         send_initial,
         timeout,
-        wants_table,
+        view,
         tx,
     ));
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -97,16 +97,16 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(s)
 }
 
-fn render(target: &Target, obj: Value, wants_table: bool) -> Value {
+fn render(target: &Target, obj: Value, view: table::View) -> Value {
     let mut obj = obj;
     if let Some(m) = obj.as_object_mut() {
         m.insert("apiVersion".into(), json!(target.rt.api_version()));
         m.insert("kind".into(), json!(target.rt.kind));
     }
-    if wants_table {
-        table::to_table(&target.rt, &obj, "Object")
-    } else {
-        obj
+    match view {
+        table::View::Table => table::to_table(&target.rt, &obj, "Object"),
+        table::View::Metadata => table::to_partial_metadata(&obj),
+        table::View::Object => obj,
     }
 }
 
@@ -150,7 +150,7 @@ async fn run(
     bookmarks: bool,
     send_initial: bool,
     timeout: Duration,
-    wants_table: bool,
+    view: table::View,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
     let mut changed = sh.changed.subscribe();
@@ -181,7 +181,7 @@ async fn run(
     };
     for obj in initial {
         if tx
-            .send(line("ADDED", render(&target, obj, wants_table)))
+            .send(line("ADDED", render(&target, obj, view)))
             .await
             .is_err()
         {
@@ -216,7 +216,7 @@ async fn run(
                 for ev in evs {
                     if let Some((kind, obj)) = translate(&ev, &filter)
                         && tx
-                            .send(line(kind, render(&target, obj, wants_table)))
+                            .send(line(kind, render(&target, obj, view)))
                             .await
                             .is_err()
                     {

@@ -606,3 +606,43 @@ async fn fault_injection_errors_and_latency() {
         .collect();
     assert_eq!(injected, vec![500, 500, 409]);
 }
+
+#[tokio::test]
+async fn metadata_watcher_and_streaming_list() {
+    use kube::core::PartialObjectMeta;
+    let (_sim, client) = common::start(common::fast()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    cms.create(&PostParams::default(), &cm("m1", json!({"app": "m"})))
+        .await
+        .expect("create");
+    let meta = cms.get_metadata("m1").await.expect("get_metadata");
+    assert_eq!(meta.metadata.name.as_deref(), Some("m1"));
+    let metas: Api<PartialObjectMeta<ConfigMap>> = Api::namespaced(client.clone(), "default");
+    let mut names = std::pin::pin!(
+        watcher(metas, watcher::Config::default().labels("app=m")).applied_objects()
+    );
+    let first = tokio::time::timeout(Duration::from_secs(5), names.next())
+        .await
+        .expect("in time")
+        .expect("item")
+        .expect("ok");
+    assert_eq!(first.metadata.name.as_deref(), Some("m1"));
+    // The streaming-list initial strategy (sendInitialEvents + initial-events-end bookmark).
+    let cfg = watcher::Config::default().labels("app=m").streaming_lists();
+    let mut stream = std::pin::pin!(watcher(cms.clone(), cfg).applied_objects());
+    let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("in time")
+        .expect("item")
+        .expect("ok");
+    assert_eq!(first.metadata.name.as_deref(), Some("m1"));
+    cms.create(&PostParams::default(), &cm("m2", json!({"app": "m"})))
+        .await
+        .expect("create");
+    let second = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("in time")
+        .expect("item")
+        .expect("ok");
+    assert_eq!(second.metadata.name.as_deref(), Some("m2"));
+}
