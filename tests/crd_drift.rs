@@ -109,6 +109,7 @@ fn schema_carries_validation_and_keeps_unknown_fields() {
         assert!(fe["properties"][field].is_object(), "FE spec lacks {field}");
     }
     assert_eq!(fe["properties"]["replicas"]["minimum"].as_f64(), Some(0.0));
+    assert_eq!(fe["properties"]["replicas"]["default"], 1);
     let sv = &fe["properties"]["storageVolumes"]["items"];
     assert!(sv["properties"]["storageSize"]["pattern"].is_string());
     assert!(sv["properties"]["name"]["pattern"].is_string());

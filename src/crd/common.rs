@@ -52,9 +52,11 @@ pub struct LoadSpec {
     /// Labels added to the pods only, in addition to `sharedLabels`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_labels: Option<BTreeMap<String, String>>,
-    /// Desired number of pods (>= 0). Upstream defaults it to 1.
+    /// Desired number of pods (>= 0). Defaults to 1, as upstream (the API server fills it in;
+    /// for CN the default also gives the HPA a non-zero starting scale, since an HPA whose
+    /// target is at 0 replicas does not scale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0), extend("default" = 1))]
     pub replicas: Option<i32>,
     /// Container image, `repository[:tag][@digest]`, e.g. `starrocks/fe-ubuntu:3.3.2`. Its tag
     /// carries the StarRocks version the rollout order is decided on.
