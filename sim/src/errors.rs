@@ -82,6 +82,9 @@ pub enum ApiError {
     /// 403 Forbidden (RBAC or namespace termination).
     #[error("{0}")]
     Forbidden(String),
+    /// 401 Unauthorized: a bearer token the server does not know.
+    #[error("Unauthorized")]
+    Unauthorized,
     /// 500 InternalError (also used by fault injection).
     #[error("Internal error occurred: {0}")]
     Internal(String),
@@ -99,6 +102,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => 415,
             ApiError::Expired { .. } => 410,
             ApiError::Forbidden(_) => 403,
+            ApiError::Unauthorized => 401,
             ApiError::Internal(_) => 500,
         }
     }
@@ -115,6 +119,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaType",
             ApiError::Expired { .. } => "Expired",
             ApiError::Forbidden(_) => "Forbidden",
+            ApiError::Unauthorized => "Unauthorized",
             ApiError::Internal(_) => "InternalError",
         }
     }

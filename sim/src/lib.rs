@@ -30,6 +30,7 @@ pub mod listtypes;
 pub mod openapi;
 pub mod options;
 pub mod patch;
+pub mod rbac;
 pub mod resources;
 pub mod schema;
 pub mod selectors;
@@ -140,6 +141,7 @@ impl Sim {
             clock,
             pod_failures: Mutex::new(Vec::new()),
             stop: stop.clone(),
+            tokens: Mutex::new(std::collections::HashMap::new()),
         });
         let mut stop_rx = stop.subscribe();
         let app = server::router(shared.clone());
@@ -190,6 +192,23 @@ impl Sim {
     /// The I/O error of the write.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// Registers a bearer token for the ServiceAccount `namespace/name`. Requests with this token
+    /// are authorized by the RBAC objects in the store (Roles, ClusterRoles and bindings, e.g.
+    /// loaded with [`Sim::create_from_yaml`]) and get `403 Forbidden` otherwise; requests without
+    /// a token stay unrestricted, and unknown tokens get `401 Unauthorized`.
+    pub fn add_service_account_token(&self, token: &str, namespace: &str, name: &str) {
+        lock(&self.shared.tokens).insert(
+            token.to_string(),
+            rbac::Identity::service_account(namespace, name),
+        );
+    }
+
+    /// A kubeconfig like [`Sim::kubeconfig_yaml`] whose user presents `token`.
+    pub fn kubeconfig_yaml_with_token(&self, token: &str) -> String {
+        self.kubeconfig_yaml()
+            .replace("  user: {}\n", &format!("  user:\n    token: {token}\n"))
     }
 
     /// Every API request so far, in the order they were answered.

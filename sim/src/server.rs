@@ -19,6 +19,7 @@ use crate::errors::ApiError;
 use crate::faults::InjectedError;
 use crate::lock;
 use crate::openapi;
+use crate::rbac;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
 use crate::table;
@@ -137,6 +138,30 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         };
         lock(&sh.audit).push(entry);
     };
+    if let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let identity = lock(&sh.tokens).get(token.trim()).cloned();
+        let Some(identity) = identity else {
+            record(401, None, false);
+            return error_response(&ApiError::Unauthorized);
+        };
+        let access = rbac::Access {
+            verb: &audit.verb,
+            group: &target.rt.group,
+            resource: &target.rt.plural,
+            subresource: target.subresource.as_deref(),
+            namespace: target.namespace.as_deref(),
+            name: target.name.as_deref(),
+        };
+        if !sh.read(|s| rbac::allowed(s, &identity, &access)) {
+            let e = ApiError::Forbidden(rbac::forbidden_message(&identity, &access));
+            record(403, None, false);
+            return error_response(&e);
+        }
+    }
     if let Some(injected) = sh.faults.roll(&audit.verb, &audit.resource) {
         let e = match injected {
             InjectedError::Conflict => ApiError::modified(

@@ -27,6 +27,8 @@ pub struct Shared {
     pub clock: SimClock,
     /// Image patterns whose pods fail, with how.
     pub pod_failures: Mutex<Vec<(String, PodFailure)>>,
+    /// Bearer tokens with their identities; requests carrying one are authorized by RBAC.
+    pub tokens: Mutex<std::collections::HashMap<String, crate::rbac::Identity>>,
     /// Set to `true` when the simulator shuts down.
     pub stop: tokio::sync::watch::Sender<bool>,
 }

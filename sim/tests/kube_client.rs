@@ -646,3 +646,75 @@ async fn metadata_watcher_and_streaming_list() {
         .expect("ok");
     assert_eq!(second.metadata.name.as_deref(), Some("m2"));
 }
+
+const RBAC: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: operator, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: cm-reader, namespace: default}
+rules:
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: operator-cm-reader, namespace: default}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: cm-reader}
+subjects:
+- {kind: ServiceAccount, name: operator, namespace: default}
+"#;
+
+#[tokio::test]
+async fn rbac_limits_token_clients() {
+    let (sim, admin) = common::start(common::fast()).await;
+    assert_eq!(sim.create_from_yaml(RBAC).expect("rbac objects"), 3);
+    sim.add_service_account_token("op-token", "default", "operator");
+    let kubeconfig =
+        kube::config::Kubeconfig::from_yaml(&sim.kubeconfig_yaml_with_token("op-token"))
+            .expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let limited = kube::Client::try_from(config).expect("client");
+    let admin_cms: Api<ConfigMap> = Api::namespaced(admin, "default");
+    admin_cms
+        .create(&PostParams::default(), &cm("visible", json!({})))
+        .await
+        .expect("admin create");
+    let cms: Api<ConfigMap> = Api::namespaced(limited.clone(), "default");
+    assert_eq!(
+        cms.list(&ListParams::default())
+            .await
+            .expect("list allowed")
+            .items
+            .len(),
+        1
+    );
+    let err = cms
+        .create(&PostParams::default(), &cm("nope", json!({})))
+        .await
+        .expect_err("create forbidden");
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (403, "Forbidden"));
+            assert!(s.message.contains("User \"system:serviceaccount:default:operator\" cannot create resource \"configmaps\""), "{}", s.message);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let sts: Api<StatefulSet> = Api::namespaced(limited, "default");
+    assert!(
+        matches!(sts.list(&ListParams::default()).await, Err(kube::Error::Api(ref s)) if s.code == 403)
+    );
+    assert!(
+        sim.audit()
+            .iter()
+            .any(|e| e.code == 403 && e.verb == "create")
+    );
+}
