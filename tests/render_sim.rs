@@ -25,6 +25,7 @@ async fn examples_and_rendered_objects_are_accepted_by_the_simulator() {
     let mut dir: Vec<_> = std::fs::read_dir(root().join("deploy/examples"))
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     dir.sort();
     for path in dir {
