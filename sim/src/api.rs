@@ -662,6 +662,9 @@ fn commit(
         set_crd_status(&mut new);
     }
     if let Some(old) = old {
+        check_immutable(rt, t.name(), old, &new)?;
+    }
+    if let Some(old) = old {
         if rt.has_generation {
             let spec_changed =
                 without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
@@ -756,6 +759,60 @@ fn commit(
         stored,
         template_changed,
     })
+}
+
+/// Update validation of immutable fields, with the API server's messages: a StatefulSet may
+/// only change `replicas`, `ordinals`, `template`, `updateStrategy`,
+/// `persistentVolumeClaimRetentionPolicy` and `minReadySeconds`; the selector of a Deployment
+/// or ReplicaSet is immutable (apps/v1 validation).
+fn check_immutable(
+    rt: &ResourceType,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    match rt.kind.as_str() {
+        "StatefulSet" => {
+            const MUTABLE: &[&str] = &[
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            let frozen = |o: &Value| without(o.get("spec").unwrap_or(&Value::Null), MUTABLE);
+            if frozen(old) != frozen(new) {
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    &rt.group,
+                    name,
+                    "spec",
+                    "FieldValueForbidden",
+                    "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                ));
+            }
+        }
+        "Deployment" | "ReplicaSet"
+            if old.pointer("/spec/selector") != new.pointer("/spec/selector") =>
+        {
+            return Err(ApiError::invalid(
+                &rt.kind,
+                &rt.group,
+                name,
+                "spec.selector",
+                "FieldValueInvalid",
+                &format!(
+                    "Invalid value: {}: field is immutable",
+                    new.pointer("/spec/selector")
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                ),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 fn without_mf_time(obj: &Value) -> Value {
@@ -1250,6 +1307,32 @@ mod tests {
             "status write cannot change spec"
         );
         assert_eq!(o4.object["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn statefulset_selector_is_immutable() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        let o = create(
+            &mut s,
+            &c,
+            &t,
+            json!({"metadata": {"name": "web"}, "spec": {"selector": {"matchLabels": {"a": "1"}}, "serviceName": "web"}}),
+            &opts("t"),
+        )
+        .unwrap();
+        let mut body = o.object.clone();
+        body["spec"]["selector"] = json!({"matchLabels": {"a": "2"}});
+        let e = update(&mut s, &c, &t, body, &opts("t")).unwrap_err();
+        assert_eq!(e.code(), 422);
+        assert!(
+            e.to_string()
+                .contains("updates to statefulset spec for fields other than")
+        );
+        let mut body = o.object.clone();
+        body["spec"]["replicas"] = json!(3);
+        body["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+        assert!(update(&mut s, &c, &t, body, &opts("t")).is_ok());
     }
 
     #[test]
