@@ -5,6 +5,26 @@
 //! StatefulSet, Deployment/ReplicaSet, EndpointSlice and garbage-collector controllers and a
 //! kubelet stand-in. See the modules for the Kubernetes behaviour each one follows.
 //!
+//! # Using it
+//! - From a test: `let sim = Sim::start(SimOptions { clock_speed: 100.0, ..Default::default() }).await?;`
+//!   then `kube::Client::try_from(kube::Config::new(sim.url().parse()?))`.
+//! - kubectl: `sim.write_kubeconfig(path)` and `kubectl --kubeconfig path ...`; the binary
+//!   (`cargo run -p kube-sim -- --port 6443 --kubeconfig out.yaml [--preload crds.yaml]`) does the
+//!   same and runs until Ctrl-C.
+//! - Test hooks: [`Sim::audit`], [`Sim::faults`], [`Sim::fail_pods_with_image`],
+//!   [`Sim::fail_pod`], [`Sim::compact`], [`Sim::add_service_account_token`].
+//!
+//! # Known differences from a real API server
+//! - Plain HTTP, no authentication unless a token is registered (then RBAC applies to it).
+//! - JSON only (no protobuf, no CBOR); aggregated discovery is answered with the legacy
+//!   documents, which kubectl and kube-rs accept.
+//! - One stored version per type: a multi-version CRD serves every version without conversion.
+//! - Built-in types are not schema-validated; only a few immutability rules are enforced.
+//! - Pods are removed at once on delete (no graceful termination period) unless they carry
+//!   finalizers.
+//! - Timestamps are wall-clock; the fast clock only shortens the simulated delays.
+//! - Like upstream, `status.currentRevision` of an `OnDelete` StatefulSet does not advance.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), kube_sim::SimError> {
 //! let sim = kube_sim::Sim::start(kube_sim::SimOptions::default()).await?;

@@ -6,7 +6,8 @@
 //! - the pod template of each revision is kept in a `ControllerRevision` named
 //!   `<set>-<hash>`; `status.updateRevision` names the template's revision and
 //!   `status.currentRevision` the revision of the set before the update, which becomes the update
-//!   revision once a RollingUpdate has completed (all pods updated and ready);
+//!   revision once a RollingUpdate has completed (`updatedReplicas`, `readyReplicas` and
+//!   `replicas` all equal `spec.replicas`; never for `OnDelete`, as upstream);
 //! - `OrderedReady` creates pods one at a time in ordinal order, each after its predecessors are
 //!   Running and Ready, and removes them in reverse order; `Parallel` creates and deletes at once;
 //! - `RollingUpdate` replaces pods from the highest ordinal down to `partition`, one at a time
@@ -498,11 +499,12 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         .values()
         .filter(|p| revision_of(p) == update_rev)
         .count() as i64;
-    let (current_rev, current) = if rolling && updated == count && ready == count {
-        (update_rev.clone(), updated)
-    } else {
-        (current_rev, current)
-    };
+    let (current_rev, current) =
+        if rolling && updated == replicas && ready == replicas && count == replicas {
+            (update_rev.clone(), updated)
+        } else {
+            (current_rev, current)
+        };
     let generation = set
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)

@@ -435,6 +435,13 @@ async fn on_delete_updates_only_deleted_pods() {
     })
     .await;
     assert_eq!(rev(&ps["od-0"]), old_rev);
+    // As in the upstream controller, currentRevision only advances for RollingUpdate.
+    let st = sets.get("od").await.expect("get").status.expect("status");
+    assert_eq!(st.current_revision.as_deref(), Some(old_rev.as_str()));
+    assert_eq!(
+        (st.current_replicas, st.updated_replicas),
+        (Some(1), Some(1))
+    );
 }
 
 /// With `maxUnavailable` (RollingUpdate), up to that many pods are replaced at once.
