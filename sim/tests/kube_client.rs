@@ -718,3 +718,65 @@ async fn rbac_limits_token_clients() {
             .any(|e| e.code == 403 && e.verb == "create")
     );
 }
+
+#[tokio::test]
+async fn orphan_deletion_and_delete_collection() {
+    let (_sim, client) = common::start(common::fast()).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let owner = cms
+        .create(&PostParams::default(), &cm("o", json!({})))
+        .await
+        .expect("owner");
+    let uid = owner.metadata.uid.clone().expect("uid");
+    let dep: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "d", "labels": {"grp": "x"}, "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "o", "uid": uid}]}}),
+    )
+    .expect("dep");
+    cms.create(&PostParams::default(), &dep).await.expect("dep");
+    cms.delete("o", &DeleteParams::orphan())
+        .await
+        .expect("orphan delete");
+    let kept = common::eventually(5, || {
+        let cms = cms.clone();
+        async move {
+            let gone = cms.get_opt("o").await.ok()?.is_none();
+            let d = cms.get_opt("d").await.ok()??;
+            (gone
+                && d.metadata
+                    .owner_references
+                    .clone()
+                    .unwrap_or_default()
+                    .is_empty())
+            .then_some(d)
+        }
+    })
+    .await;
+    assert_eq!(kept.metadata.name.as_deref(), Some("d"));
+    cms.create(&PostParams::default(), &cm("d2", json!({"grp": "x"})))
+        .await
+        .expect("create");
+    cms.create(&PostParams::default(), &cm("keep", json!({"grp": "y"})))
+        .await
+        .expect("create");
+    cms.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("grp=x"),
+    )
+    .await
+    .expect("delete collection");
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert!(
+        left.contains(&"keep".to_string())
+            && !left.contains(&"d".to_string())
+            && !left.contains(&"d2".to_string()),
+        "{left:?}"
+    );
+}
