@@ -30,12 +30,12 @@ fn crd_yaml_is_deterministic_and_parses_back() {
     let a = crd_yaml().unwrap();
     assert_eq!(a, crd_yaml().unwrap());
     let back: serde_json::Value = serde_saphyr::from_str(&a).expect("YAML parses");
-    assert_eq!(back, serde_json::to_value(crd()).unwrap());
+    assert_eq!(back, serde_json::to_value(crd().unwrap()).unwrap());
 }
 
 #[test]
 fn crd_names_subresources_and_columns_match_upstream() {
-    let crd = serde_json::to_value(crd()).unwrap();
+    let crd = serde_json::to_value(crd().unwrap()).unwrap();
     assert_eq!(crd["metadata"]["name"], "starrocksclusters.starrocks.com");
     let spec = &crd["spec"];
     assert_eq!(spec["group"], "starrocks.com");
@@ -79,7 +79,7 @@ fn crd_names_subresources_and_columns_match_upstream() {
 
 #[test]
 fn schema_carries_validation_and_keeps_unknown_fields() {
-    let crd = serde_json::to_value(crd()).unwrap();
+    let crd = serde_json::to_value(crd().unwrap()).unwrap();
     let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
     let spec = &schema["properties"]["spec"];
     assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], true);
@@ -133,7 +133,7 @@ fn schema_carries_validation_and_keeps_unknown_fields() {
 
 #[test]
 fn schema_has_cel_rules_for_storage_and_autoscaling() {
-    let crd = serde_json::to_value(crd()).unwrap();
+    let crd = serde_json::to_value(crd().unwrap()).unwrap();
     let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"];
     let sv = &spec["starRocksBeSpec"]["properties"]["storageVolumes"]["items"];
     let rules: Vec<_> = sv["x-kubernetes-validations"]
