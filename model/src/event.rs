@@ -27,6 +27,8 @@ pub enum Event {
     ComponentRemoved {
         /// Which component.
         component: Component,
+        /// `metadata.uid` of the object that disappeared; `None` when unknown.
+        uid: Option<String>,
     },
     /// A server-side apply of a component returned.
     ApplyFinished {
@@ -36,6 +38,8 @@ pub enum Event {
         template_hash: String,
         /// `metadata.generation` of the workload as returned by the API server.
         generation: i64,
+        /// `metadata.uid` of the workload as returned by the API server.
+        uid: Option<String>,
     },
     /// A server-side apply of a component failed; it is retried on the next resync.
     ApplyFailed {

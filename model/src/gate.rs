@@ -19,6 +19,21 @@ pub struct LastApply {
     pub image: String,
     /// `metadata.generation` the API server returned; `None` while the apply is in flight.
     pub generation: Option<i64>,
+    /// `metadata.uid` the API server returned; `None` while the apply is in flight.
+    #[serde(default)]
+    pub uid: Option<String>,
+}
+
+impl LastApply {
+    /// Whether this apply is newer than what `obs` shows: still in flight, made to another
+    /// object (a recreated one, by `metadata.uid`), or returned a generation the observation
+    /// has not reached.
+    pub fn newer_than(&self, obs: &ComponentObservation) -> bool {
+        match self.generation {
+            None => true,
+            Some(g) => (self.uid.is_some() && obs.uid != self.uid) || obs.generation < g,
+        }
+    }
 }
 
 /// Why the gate did not pass. Variants are in the order the gate checks them.
@@ -58,8 +73,10 @@ pub enum GateFailure {
         /// `status.updateRevision`.
         update: Option<String>,
     },
-    /// Condition 4: not `readyReplicas == updatedReplicas == spec.replicas`.
+    /// Condition 4: not `status.replicas == readyReplicas == updatedReplicas == spec.replicas`.
     ReplicasNotReady {
+        /// `status.replicas`.
+        current: i32,
         /// `status.readyReplicas`.
         ready: i32,
         /// `status.updatedReplicas`.
@@ -134,12 +151,13 @@ impl fmt::Display for GateFailure {
                 update.as_deref().unwrap_or("unset")
             ),
             GateFailure::ReplicasNotReady {
+                current,
                 ready,
                 updated,
                 desired,
             } => write!(
                 f,
-                "{ready} ready and {updated} updated of {desired} replicas"
+                "{ready} ready and {updated} updated of {desired} replicas ({current} pods)"
             ),
             GateFailure::NoReadyEndpoints => write!(f, "the Service has no ready endpoint"),
         }
@@ -153,12 +171,17 @@ fn fmt_opt(v: &Option<i64>) -> String {
 /// Evaluates the rollout gate of one component against the template the rollout waits for.
 ///
 /// All must hold (DESIGN.md, "The rollout gate"):
-/// 1. the object exists, carries `target_hash`, and `status.observedGeneration >=` the
-///    generation returned by the operator's own last apply (vacuous when the operator has no
-///    record of one, e.g. after adopting a cluster: its caches were freshly listed);
+/// 1. the object exists; the operator's own last apply of it, whatever template it carried,
+///    has returned, and both `metadata.generation` and `status.observedGeneration` in the
+///    cache are `>=` the generation it returned (vacuous when the operator has no record of
+///    an apply, e.g. after adopting a cluster: its caches were freshly listed); and the object
+///    carries `target_hash`;
 /// 2. `metadata.generation == status.observedGeneration`;
 /// 3. `status.currentRevision == status.updateRevision`;
-/// 4. `status.readyReplicas == status.updatedReplicas == spec.replicas`;
+/// 4. `status.replicas == status.readyReplicas == status.updatedReplicas == spec.replicas`
+///    (the design has the last three; `status.replicas` is added because a scale-down back to
+///    a template whose revision equals `currentRevision` otherwise passes while a pod of an
+///    intermediate revision is still there: found by the property tests);
 /// 5. the component's Service has at least one ready endpoint.
 ///
 /// Returns the first failing condition.
@@ -168,23 +191,27 @@ pub fn gate(
     last_apply: Option<&LastApply>,
 ) -> Result<(), GateFailure> {
     let obs = observation.ok_or(GateFailure::Missing)?;
-    if obs.template_hash.as_deref() != Some(target_hash) {
-        return Err(GateFailure::TemplateNotApplied {
-            want: target_hash.to_string(),
-            have: obs.template_hash.clone(),
-        });
-    }
-    if let Some(applied) = last_apply.filter(|a| a.template_hash == target_hash) {
+    // The operator's own last apply, whatever template it carried: until the cache shows the
+    // write and the controller has observed it, the observation says nothing about the
+    // object as it is now.
+    if let Some(applied) = last_apply {
         let applied_generation = applied.generation.ok_or(GateFailure::ApplyInFlight)?;
-        if obs
-            .observed_generation
-            .is_none_or(|o| o < applied_generation)
+        if applied.newer_than(obs)
+            || obs
+                .observed_generation
+                .is_none_or(|o| o < applied_generation)
         {
             return Err(GateFailure::StaleObservation {
                 observed_generation: obs.observed_generation,
                 applied_generation,
             });
         }
+    }
+    if obs.template_hash.as_deref() != Some(target_hash) {
+        return Err(GateFailure::TemplateNotApplied {
+            want: target_hash.to_string(),
+            have: obs.template_hash.clone(),
+        });
     }
     check_rolled_out(obs)
 }
@@ -204,8 +231,12 @@ pub fn check_rolled_out(obs: &ComponentObservation) -> Result<(), GateFailure> {
             update: obs.update_revision.clone(),
         });
     }
-    if !(obs.ready_replicas == obs.updated_replicas && obs.updated_replicas == obs.replicas) {
+    if !(obs.status_replicas == obs.replicas
+        && obs.ready_replicas == obs.updated_replicas
+        && obs.updated_replicas == obs.replicas)
+    {
         return Err(GateFailure::ReplicasNotReady {
+            current: obs.status_replicas,
             ready: obs.ready_replicas,
             updated: obs.updated_replicas,
             desired: obs.replicas,
@@ -229,6 +260,7 @@ mod tests {
             current_revision: Some("fe-7d9".into()),
             update_revision: Some("fe-7d9".into()),
             replicas: 3,
+            status_replicas: 3,
             ready_replicas: 3,
             updated_replicas: 3,
             ready_endpoints: 3,
@@ -242,6 +274,7 @@ mod tests {
             template_hash: "h2".into(),
             image: "starrocks/fe-ubuntu:3.3.2".into(),
             generation,
+            uid: Some("u1".into()),
         }
     }
 
@@ -257,6 +290,28 @@ mod tests {
     #[test]
     fn condition_1_missing_object() {
         assert_eq!(gate(None, "h2", None), Err(GateFailure::Missing));
+    }
+
+    #[test]
+    fn condition_1_a_later_apply_of_another_template_makes_the_observation_stale() {
+        // The cache shows the target fully rolled out, but the operator has since applied a
+        // different template (a spec change that was reverted): the object is not at target.
+        let other = LastApply {
+            template_hash: "h9".into(),
+            image: "starrocks/fe-ubuntu:3.4.0".into(),
+            generation: Some(4),
+            uid: Some("u1".into()),
+        };
+        let err = gate(Some(&rolled_out()), "h2", Some(&other)).unwrap_err();
+        assert!(matches!(err, GateFailure::StaleObservation { .. }));
+        let in_flight = LastApply {
+            generation: None,
+            ..other
+        };
+        assert_eq!(
+            gate(Some(&rolled_out()), "h2", Some(&in_flight)),
+            Err(GateFailure::ApplyInFlight)
+        );
     }
 
     #[test]
@@ -315,6 +370,10 @@ mod tests {
         assert_eq!(gate(Some(&obs), "h2", None).unwrap_err().condition(), 4);
         let mut obs = rolled_out();
         obs.replicas = 4;
+        assert_eq!(gate(Some(&obs), "h2", None).unwrap_err().condition(), 4);
+        // Scale-down in progress: an extra pod (of any revision) is still there.
+        let mut obs = rolled_out();
+        obs.status_replicas = 4;
         assert_eq!(gate(Some(&obs), "h2", None).unwrap_err().condition(), 4);
     }
 

@@ -21,8 +21,10 @@ pub struct Knowledge {
     pub desired: Option<DesiredCluster>,
     /// The latest trusted observation per existing component.
     pub observed: ClusterObservation,
-    /// The operator's own last apply per component.
+    /// The operator's last apply per component that returned (with its generation and UID).
     pub applied: BTreeMap<Component, LastApply>,
+    /// Applies decided and not yet reported back.
+    pub in_flight: BTreeMap<Component, LastApply>,
     /// Components whose deletion was requested and not yet observed.
     pub deleting: BTreeSet<Component>,
     /// Whether the pause annotation is set.
@@ -37,12 +39,12 @@ impl Knowledge {
     /// generation the cache has not reached), else the observed ones. `None` when the
     /// component does not exist as far as the machine knows.
     pub fn current_template(&self, component: Component) -> Option<(String, Option<String>)> {
+        if let Some(pending) = self.in_flight.get(&component) {
+            return Some((pending.template_hash.clone(), Some(pending.image.clone())));
+        }
         let observed = self.observed.get(&component);
         if let Some(applied) = self.applied.get(&component) {
-            let ahead = match (applied.generation, observed) {
-                (None, _) | (_, None) => true,
-                (Some(g), Some(o)) => o.generation < g,
-            };
+            let ahead = observed.is_none_or(|o| applied.newer_than(o));
             if ahead {
                 return Some((applied.template_hash.clone(), Some(applied.image.clone())));
             }
@@ -61,16 +63,20 @@ impl Knowledge {
                 component,
                 observation,
             } => self.observe(*component, observation),
-            Event::ComponentRemoved { component } => self.remove(*component),
+            Event::ComponentRemoved { component, uid } => self.remove(*component, uid.as_deref()),
             Event::ApplyFinished {
                 component,
                 template_hash,
                 generation,
+                uid,
             } => {
-                if let Some(record) = self.applied.get_mut(component)
-                    && record.template_hash == *template_hash
+                if let Some(pending) = self.in_flight.get(component)
+                    && pending.template_hash == *template_hash
+                    && let Some(mut landed) = self.in_flight.remove(component)
                 {
-                    record.generation = Some(*generation);
+                    landed.generation = Some(*generation);
+                    landed.uid = uid.clone();
+                    self.applied.insert(*component, landed);
                 }
             }
             Event::ApplyFailed {
@@ -78,12 +84,13 @@ impl Knowledge {
                 template_hash,
                 ..
             } => {
+                // The previous apply that landed stays known: the object is still as it left it.
                 if self
-                    .applied
+                    .in_flight
                     .get(component)
-                    .is_some_and(|a| a.template_hash == *template_hash && a.generation.is_none())
+                    .is_some_and(|a| a.template_hash == *template_hash)
                 {
-                    self.applied.remove(component);
+                    self.in_flight.remove(component);
                 }
             }
             Event::Paused => self.paused = true,
@@ -96,14 +103,17 @@ impl Knowledge {
                 self.desired = Some(spec.clone());
                 for component in Component::ALL {
                     if !observations.contains_key(&component) {
-                        self.remove(component);
+                        let uid = self.observed.get(&component).and_then(|o| o.uid.clone());
+                        self.remove(component, uid.as_deref());
+                        // A fresh listing without the object: nothing of ours exists.
+                        self.applied.remove(&component);
                     }
                 }
                 self.observed = observations.clone();
                 self.paused = *paused;
                 // Applies in flight died with the previous process; what landed is in the
                 // fresh observation.
-                self.applied.retain(|_, a| a.generation.is_some());
+                self.in_flight.clear();
                 self.deleting.clear();
             }
             Event::Resync => {}
@@ -123,19 +133,46 @@ impl Knowledge {
         {
             return;
         }
+        if self
+            .observed
+            .get(&component)
+            .is_some_and(|known| known.uid != obs.uid)
+        {
+            // Another object than the one whose deletion was requested.
+            self.deleting.remove(&component);
+        }
         self.observed.insert(component, obs.clone());
     }
 
-    fn remove(&mut self, component: Component) {
-        if let Some(gone) = self.observed.remove(&component)
-            && let Some(uid) = gone.uid
+    /// The object `uid` of `component` is gone: forget its observation and the operator's
+    /// apply that hit it. A removal that names another object (or none, when the operator's
+    /// own create has not been seen yet) says nothing about the object the operator knows,
+    /// and leaves it alone.
+    fn remove(&mut self, component: Component, uid: Option<&str>) {
+        if let Some(uid) = uid
+            && !self.tombstones.iter().any(|t| t == uid)
         {
             if self.tombstones.len() == TOMBSTONE_CAPACITY {
                 self.tombstones.pop_front();
             }
-            self.tombstones.push_back(uid);
+            self.tombstones.push_back(uid.to_string());
         }
-        self.applied.remove(&component);
-        self.deleting.remove(&component);
+        if self
+            .observed
+            .get(&component)
+            .is_some_and(|o| o.uid.as_deref() == uid)
+        {
+            self.observed.remove(&component);
+        }
+        if self
+            .applied
+            .get(&component)
+            .is_some_and(|a| a.uid.as_deref() == uid)
+        {
+            self.applied.remove(&component);
+        }
+        if !self.observed.contains_key(&component) {
+            self.deleting.remove(&component);
+        }
     }
 }

@@ -31,6 +31,8 @@ pub struct ComponentObservation {
     pub update_revision: Option<String>,
     /// `spec.replicas` (the API server defaults it to 1).
     pub replicas: i32,
+    /// `status.replicas`: pods the controller has, of any revision.
+    pub status_replicas: i32,
     /// `status.readyReplicas`.
     pub ready_replicas: i32,
     /// `status.updatedReplicas`.
@@ -60,7 +62,10 @@ pub fn diff(previous: &ClusterObservation, current: &ClusterObservation) -> Vec<
                 component,
                 observation: new.clone(),
             }),
-            (Some(_), None) => events.push(Event::ComponentRemoved { component }),
+            (Some(old), None) => events.push(Event::ComponentRemoved {
+                component,
+                uid: old.uid.clone(),
+            }),
             (None, None) => {}
         }
     }

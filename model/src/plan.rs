@@ -57,7 +57,9 @@ impl Rules {
         (self.gate)(
             know.observed.get(&component),
             &desired.template_hash,
-            know.applied.get(&component),
+            know.in_flight
+                .get(&component)
+                .or_else(|| know.applied.get(&component)),
         )
     }
 
@@ -67,12 +69,14 @@ impl Rules {
         self.gate_of(know, component).is_ok()
     }
 
-    /// A tier is settled when each of its components that the spec has and that exists passes
-    /// the gate. Components about to be created are not part of any tier.
+    /// A tier is settled when each of its StarRocks components in the spec passes the gate (a
+    /// missing one is created by the tier), and so does the FE proxy if it exists (a new proxy
+    /// is created in Steady). Existence is never taken from the machine's own bookkeeping
+    /// alone: an apply that failed or was superseded can leave the object in the cluster.
     fn tier_settled(&self, know: &Knowledge, tier: Tier) -> bool {
         tier.components()
             .iter()
-            .filter(|c| in_spec(know, **c) && exists(know, **c))
+            .filter(|c| in_spec(know, **c) && (c.is_versioned() || exists(know, **c)))
             .all(|c| self.settled(know, *c))
     }
 
@@ -233,12 +237,13 @@ impl Rules {
                 continue;
             };
             if needs_apply(know, c, &desired) {
-                know.applied.insert(
+                know.in_flight.insert(
                     c,
                     LastApply {
                         template_hash: desired.template_hash.clone(),
                         image: desired.image.clone(),
                         generation: None,
+                        uid: None,
                     },
                 );
                 actions.push(Action::Apply {
@@ -273,12 +278,15 @@ fn fe_at_target(know: &Knowledge, component: Component, desired: &DesiredCompone
 /// Whether the component's object differs from `desired` in a way an apply would fix, and no
 /// apply of this template is in flight or just returned but not yet visible in the cache.
 fn needs_apply(know: &Knowledge, component: Component, desired: &DesiredComponent) -> bool {
+    if know.in_flight.contains_key(&component) {
+        return false;
+    }
     let last = know
         .applied
         .get(&component)
         .filter(|a| a.template_hash == desired.template_hash);
     let Some(obs) = know.observed.get(&component) else {
-        // Not in the cache: create it unless our create is in flight or not yet visible.
+        // Not in the cache: create it unless our create has not become visible yet.
         return last.is_none();
     };
     let differs = obs.template_hash.as_deref() != Some(&desired.template_hash)
@@ -286,15 +294,6 @@ fn needs_apply(know: &Knowledge, component: Component, desired: &DesiredComponen
     if !differs {
         return false;
     }
-    match last {
-        None => true,
-        Some(LastApply {
-            generation: None, ..
-        }) => false,
-        // The cache has not caught up with our write yet.
-        Some(LastApply {
-            generation: Some(g),
-            ..
-        }) => obs.generation >= *g,
-    }
+    // Apply again unless the cache has not caught up with our write yet.
+    last.is_none_or(|a| !a.newer_than(obs))
 }

@@ -95,9 +95,27 @@ fn choice() -> impl Strategy<Value = Choice> {
     ]
 }
 
-/// A case: the first spec (first deployment), then random moves.
-fn case() -> impl Strategy<Value = (SpecChoice, Vec<Choice>)> {
-    (spec_choice(), prop::collection::vec(choice(), 0..120))
+/// A case: the first spec (first deployment), whether the first deployment settles before the
+/// random moves (so that half the cases start their moves from a running cluster), then the
+/// random moves.
+fn case() -> impl Strategy<Value = Case> {
+    (
+        spec_choice(),
+        any::<bool>(),
+        prop::collection::vec(choice(), 0..120),
+    )
+        .prop_map(|(first, settle_first, moves)| Case {
+            first,
+            settle_first,
+            moves,
+        })
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    first: SpecChoice,
+    settle_first: bool,
+    moves: Vec<Choice>,
 }
 
 /// What one case produced.
@@ -109,10 +127,14 @@ struct Outcome {
 
 /// Plays a case, then lets the world settle on a valid, good spec at the newest version
 /// (never a mixed or downgrade direction from wherever the case left the cluster).
-fn run(rules: Rules, ignore_pause: bool, first: &SpecChoice, moves: &[Choice]) -> Outcome {
+fn run(rules: Rules, ignore_pause: bool, case: &Case) -> Outcome {
     let mut op = Operator::new(rules, ignore_pause);
     let mut world = World::new();
-    world.set_spec(first, &mut op);
+    world.set_spec(&case.first, &mut op);
+    if case.settle_first {
+        world.settle(&mut op, SETTLE_BOUND);
+    }
+    let moves = &case.moves;
     for m in moves {
         world.play(m, &mut op);
     }
@@ -163,36 +185,36 @@ proptest! {
 
     /// Property 1: no BE, CN or FE proxy object is created before the FE gate passed.
     #[test]
-    fn first_deployment_creates_fe_first((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn first_deployment_creates_fe_first(case in case()) {
+        let out = run(Rules::default(), false, &case);
         let v = violations_of(&out, 1);
-        prop_assert!(v.is_empty(), "{v:?}");
+        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
     }
 
     /// Property 2: on upgrade, FE's template never changes while a BE or CN rollout of the
     /// same or an earlier spec is incomplete, and CN never before BE is complete.
     #[test]
-    fn upgrade_rolls_be_then_cn_then_fe((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn upgrade_rolls_be_then_cn_then_fe(case in case()) {
+        let out = run(Rules::default(), false, &case);
         let v = violations_of(&out, 2);
-        prop_assert!(v.is_empty(), "{v:?}");
+        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
         let v = violations_of(&out, 0);
         prop_assert!(v.is_empty(), "applies must follow the latest spec: {v:?}");
     }
 
     /// Property 3: on downgrade, BE and CN wait for FE, and CN for BE.
     #[test]
-    fn downgrade_rolls_fe_then_be_then_cn((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn downgrade_rolls_fe_then_be_then_cn(case in case()) {
+        let out = run(Rules::default(), false, &case);
         let v = violations_of(&out, 3);
-        prop_assert!(v.is_empty(), "{v:?}");
+        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
     }
 
     /// Property 4: replaying the journal reproduces the recorded states and actions, record
     /// for record, after crashes with the journal intact, lost or truncated.
     #[test]
-    fn journal_replay_reproduces_every_record((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn journal_replay_reproduces_every_record(case in case()) {
+        let out = run(Rules::default(), false, &case);
         prop_assert!(out.op.replay_failures.is_empty(), "{:?}", out.op.replay_failures);
         let replayed = journal::replay(&out.op.journal);
         prop_assert!(replayed.is_ok(), "{}", replayed.err().map(|d| d.to_string()).unwrap_or_default());
@@ -205,28 +227,32 @@ proptest! {
     /// Property 5: once the world stops changing and pods become ready, the cluster reaches
     /// Steady, on a world that matches the spec, within a bounded number of rounds.
     #[test]
-    fn reaches_steady_when_the_world_settles((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn reaches_steady_when_the_world_settles(case in case()) {
+        let out = run(Rules::default(), false, &case);
+        let v = violations_of(&out, 5);
+        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
         prop_assert!(
             out.settled_in.is_some(),
-            "not Steady after {SETTLE_BOUND} rounds: state {}, waiting on {:?}",
+            "not Steady after {SETTLE_BOUND} rounds: state {}, waiting on {:?}\nworld {:?}\nknowledge {:?}",
             out.op.state(),
-            out.op.machine.waiting_on()
+            out.op.machine.waiting_on(),
+            out.world.objects.iter().map(|(c, w)| (c, &w.hash, w.uid, w.replicas)).collect::<Vec<_>>(),
+            out.op.machine.knowledge()
         );
     }
 
     /// Property 6: nothing is applied or deleted while paused.
     #[test]
-    fn nothing_is_applied_while_paused((first, moves) in case()) {
-        let out = run(Rules::default(), false, &first, &moves);
+    fn nothing_is_applied_while_paused(case in case()) {
+        let out = run(Rules::default(), false, &case);
         let v = violations_of(&out, 6);
         prop_assert!(v.is_empty(), "{v:?}");
     }
 
     /// After Steady, a resync decides nothing: no apply, no status write.
     #[test]
-    fn steady_resync_decides_nothing((first, moves) in case()) {
-        let mut out = run(Rules::default(), false, &first, &moves);
+    fn steady_resync_decides_nothing(case in case()) {
+        let mut out = run(Rules::default(), false, &case);
         prop_assume!(out.settled_in.is_some());
         let applies = out.world.applies;
         out.world.play(&Choice::Resync, &mut out.op);
@@ -251,8 +277,8 @@ fn find_violation(rules: Rules, ignore_pause: bool, property: u8) -> Option<Stri
     };
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
-    let result = runner.run(&case(), |(first, moves)| {
-        let out = run(rules, ignore_pause, &first, &moves);
+    let result = runner.run(&case(), |case| {
+        let out = run(rules, ignore_pause, &case);
         let v = violations_of(&out, property);
         prop_assert!(v.is_empty(), "{}", v.join("; "));
         Ok(())

@@ -41,6 +41,7 @@ pub struct Workload {
     pub current_revision: Option<String>,
     pub status_ready: i32,
     pub status_updated: i32,
+    pub status_pods: i32,
     pub pods: Vec<Pod>,
 }
 
@@ -57,6 +58,7 @@ impl Workload {
             current_revision: None,
             status_ready: 0,
             status_updated: 0,
+            status_pods: 0,
             pods: Vec::new(),
         }
     }
@@ -102,6 +104,7 @@ impl Workload {
         }
         let update = self.update_revision.clone();
         self.status_ready = self.pods.iter().filter(|p| p.ready).count() as i32;
+        self.status_pods = self.pods.len() as i32;
         self.status_updated = self
             .pods
             .iter()
@@ -138,6 +141,7 @@ impl Workload {
             current_revision: self.current_revision.clone(),
             update_revision: self.update_revision.clone(),
             replicas: self.replicas,
+            status_replicas: self.status_pods,
             ready_replicas: self.status_ready,
             updated_replicas: self.status_updated,
             ready_endpoints: self.pods.iter().filter(|p| p.ready).count() as u32,
@@ -251,11 +255,21 @@ pub enum Choice {
     /// Put what the cache would show of a component now into the inbox.
     Snapshot(Component),
     Controller(Component),
+    /// The controller reconciles until it has nothing more to do without a pod becoming ready.
+    Reconcile(Component),
+    /// The operator observes the component as it is now; the previous observation of it still
+    /// waiting in the inbox (if any) stays there, to arrive late. At most one waits per
+    /// component.
+    Observe(Component),
+    /// A pod becomes ready and the controller reconciles on it at once.
+    ReadyAndReconcile(Component),
     PodReady(Component),
     Spec(SpecChoice),
     Pause,
     Resume,
     Crash(JournalFate),
+    /// The operator dies right after its next apply lands, before it records the result.
+    CrashDuringApply(JournalFate),
     Resync,
     FailNextApply,
 }
@@ -279,6 +293,10 @@ pub struct Operator {
     pub seq: u64,
     /// Replay failures seen when restoring from the journal after a crash.
     pub replay_failures: Vec<String>,
+    /// Whether records are kept. Without them (the exhaustive search, which branches the
+    /// operator), an intact journal is modelled by restoring the machine's state and knowledge
+    /// directly: what replaying it gives, as the replay property proves.
+    pub keep_journal: bool,
 }
 
 impl Operator {
@@ -290,6 +308,33 @@ impl Operator {
             journal: Vec::new(),
             seq: 0,
             replay_failures: Vec::new(),
+            keep_journal: true,
+        }
+    }
+
+    /// An operator without a journal, for branching searches.
+    pub fn unjournaled(rules: Rules) -> Operator {
+        Operator {
+            keep_journal: false,
+            ..Operator::new(rules, false)
+        }
+    }
+
+    /// A copy of this operator (its machine restored from state and knowledge), without the
+    /// journal.
+    pub fn fork(&self) -> Operator {
+        Operator {
+            rules: self.rules,
+            ignore_pause: self.ignore_pause,
+            machine: Machine::restore(
+                self.rules,
+                self.machine.state(),
+                self.machine.knowledge().clone(),
+            ),
+            journal: Vec::new(),
+            seq: self.seq,
+            replay_failures: Vec::new(),
+            keep_journal: false,
         }
     }
 
@@ -314,7 +359,9 @@ impl Operator {
         let time = DateTime::from_timestamp(1_700_000_000 + self.seq as i64, 0)
             .expect("a fixed timestamp in range");
         let actions = step.actions.clone();
-        self.journal.push(Record::new(self.seq, time, event, step));
+        if self.keep_journal {
+            self.journal.push(Record::new(self.seq, time, event, step));
+        }
         self.seq += 1;
         actions
     }
@@ -322,6 +369,17 @@ impl Operator {
     /// A crash: the process and its in-flight work are gone; the journal is kept, lost or
     /// truncated; the new process restores from what is left by replaying it.
     pub fn crash(&mut self, fate: JournalFate) {
+        if !self.keep_journal {
+            self.machine = match fate {
+                JournalFate::Intact => Machine::restore(
+                    self.rules,
+                    self.machine.state(),
+                    self.machine.knowledge().clone(),
+                ),
+                _ => Machine::with_rules(self.rules),
+            };
+            return;
+        }
         match fate {
             JournalFate::Intact => {}
             JournalFate::Lost => self.journal.clear(),
@@ -343,6 +401,59 @@ impl Operator {
     pub fn state(&self) -> LifecycleState {
         self.machine.state()
     }
+
+    /// The journal as a compact timeline, for failure messages.
+    pub fn trace(&self) -> String {
+        let mut out = String::new();
+        for r in &self.journal {
+            let event = match &r.event {
+                Event::Observed {
+                    component,
+                    observation: o,
+                } => format!(
+                    "observed {component} gen {} obs {:?} cur {:?} upd {:?} pods {} ready {} updated {} of {} ep {} tpl {:?}",
+                    o.generation,
+                    o.observed_generation,
+                    o.current_revision,
+                    o.update_revision,
+                    o.status_replicas,
+                    o.ready_replicas,
+                    o.updated_replicas,
+                    o.replicas,
+                    o.ready_endpoints,
+                    o.template_hash
+                ),
+                Event::SpecChanged { spec } => format!(
+                    "spec gen {}: {:?}",
+                    spec.generation,
+                    spec.components
+                        .iter()
+                        .map(|(c, d)| format!("{c}={}", d.template_hash))
+                        .collect::<Vec<_>>()
+                ),
+                Event::Restarted { .. } => "restarted".to_string(),
+                other => format!("{other:?}"),
+            };
+            let applies: Vec<String> = r
+                .actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Apply {
+                        component,
+                        template_hash,
+                        ..
+                    } => Some(format!("apply {component} {template_hash}")),
+                    Action::Delete { component } => Some(format!("delete {component}")),
+                    _ => None,
+                })
+                .collect();
+            out.push_str(&format!(
+                "#{} {event}\n    {} -> {} {applies:?}\n",
+                r.seq, r.before, r.after
+            ));
+        }
+        out
+    }
 }
 
 /// The world of one cluster.
@@ -359,6 +470,9 @@ pub struct World {
     pub next_uid: u32,
     pub violations: Vec<(u8, String)>,
     pub applies: usize,
+    /// The UID of the last deleted object per component.
+    pub deleted: BTreeMap<Component, u32>,
+    pub crash_during_apply: Option<JournalFate>,
 }
 
 impl World {
@@ -374,6 +488,8 @@ impl World {
             next_uid: 1,
             violations: Vec::new(),
             applies: 0,
+            deleted: BTreeMap::new(),
+            crash_during_apply: None,
         }
     }
 
@@ -426,13 +542,53 @@ impl World {
                         component: *c,
                         observation: w.snapshot(),
                     },
-                    None => Event::ComponentRemoved { component: *c },
+                    None => Event::ComponentRemoved {
+                        component: *c,
+                        uid: self.deleted.get(c).map(|u| format!("uid-{u}")),
+                    },
                 };
                 self.inbox.push(event);
             }
             Choice::Controller(c) => {
                 if let Some(w) = self.objects.get_mut(c) {
                     w.controller_step();
+                }
+                self.note_fe_gate();
+            }
+            Choice::ReadyAndReconcile(c) => {
+                self.play(&Choice::PodReady(*c), op);
+                self.play(&Choice::Reconcile(*c), op);
+            }
+            Choice::Observe(c) => {
+                let Some(obj) = self.objects.get(c) else {
+                    return;
+                };
+                let now = obj.snapshot();
+                let held =
+                    |e: &Event| matches!(e, Event::Observed { component, .. } if component == c);
+                if !self.inbox.iter().any(held) {
+                    self.inbox.push(Event::Observed {
+                        component: *c,
+                        observation: now.clone(),
+                    });
+                }
+                self.feed(
+                    op,
+                    Event::Observed {
+                        component: *c,
+                        observation: now,
+                    },
+                );
+            }
+            Choice::Reconcile(c) => {
+                if let Some(w) = self.objects.get_mut(c) {
+                    loop {
+                        let before = w.clone();
+                        w.controller_step();
+                        if *w == before {
+                            break;
+                        }
+                    }
                 }
                 self.note_fe_gate();
             }
@@ -451,25 +607,8 @@ impl World {
                 self.paused = false;
                 self.feed(op, Event::Resumed);
             }
-            Choice::Crash(fate) => {
-                op.crash(*fate);
-                // The new process lists everything afresh; nothing from the old watches
-                // arrives any more.
-                self.inbox.clear();
-                let observations = self
-                    .objects
-                    .iter()
-                    .map(|(c, w)| (*c, w.snapshot()))
-                    .collect();
-                self.feed(
-                    op,
-                    Event::Restarted {
-                        spec: self.spec.clone(),
-                        observations,
-                        paused: self.paused,
-                    },
-                );
-            }
+            Choice::Crash(fate) => self.restart(op, *fate),
+            Choice::CrashDuringApply(fate) => self.crash_during_apply = Some(*fate),
             Choice::Resync => self.feed(op, Event::Resync),
             Choice::FailNextApply => self.fail_next_apply = true,
         }
@@ -485,14 +624,57 @@ impl World {
         }
     }
 
+    /// Feeds an event and runs the actions, as the shell does: all actions of the step, then
+    /// their results (apply generations or failures) fed back at once, before anything else.
+    /// With `crash_during_apply` set, the process dies right after the next apply landed and
+    /// before its result was recorded.
     fn feed(&mut self, op: &mut Operator, event: Event) {
-        for action in op.feed(event) {
-            self.execute(&action);
+        let mut pending = std::collections::VecDeque::from([event]);
+        let mut handled = 0;
+        while let Some(event) = pending.pop_front() {
+            handled += 1;
+            if handled > 1_000 {
+                self.violate(
+                    5,
+                    format!("the operator loops: 1,000 steps on one event, last {event:?}"),
+                );
+                return;
+            }
+            for action in op.feed(event) {
+                let result = self.execute(&action);
+                if matches!(action, Action::Apply { .. })
+                    && let Some(fate) = self.crash_during_apply.take()
+                {
+                    self.restart(op, fate);
+                    return;
+                }
+                pending.extend(result);
+            }
         }
     }
 
-    /// Runs one action of the operator, judging it first.
-    fn execute(&mut self, action: &Action) {
+    /// The operator process dies and a new one adopts the cluster from a fresh listing.
+    fn restart(&mut self, op: &mut Operator, fate: JournalFate) {
+        op.crash(fate);
+        // Nothing from the old watches arrives any more.
+        self.inbox.clear();
+        let observations = self
+            .objects
+            .iter()
+            .map(|(c, w)| (*c, w.snapshot()))
+            .collect();
+        self.feed(
+            op,
+            Event::Restarted {
+                spec: self.spec.clone(),
+                observations,
+                paused: self.paused,
+            },
+        );
+    }
+
+    /// Runs one action of the operator, judging it first; returns the result to feed back.
+    fn execute(&mut self, action: &Action) -> Option<Event> {
         match action {
             Action::Apply {
                 component,
@@ -502,16 +684,15 @@ impl World {
                 self.check_apply(*component, template_hash);
                 self.applies += 1;
                 if std::mem::take(&mut self.fail_next_apply) {
-                    self.inbox.push(Event::ApplyFailed {
+                    return Some(Event::ApplyFailed {
                         component: *component,
                         template_hash: template_hash.clone(),
                         reason: "injected 500".to_string(),
                     });
-                    return;
                 }
                 let image = self.images.get(template_hash).cloned().unwrap_or_default();
                 let replicas = replicas.unwrap_or(1);
-                let generation = match self.objects.get_mut(component) {
+                let (generation, uid) = match self.objects.get_mut(component) {
                     Some(w) => {
                         if w.hash != *template_hash || w.replicas != replicas {
                             w.generation += 1;
@@ -519,29 +700,33 @@ impl World {
                             w.image = image;
                             w.replicas = replicas;
                         }
-                        w.generation
+                        (w.generation, w.uid)
                     }
                     None => {
                         let uid = self.next_uid;
                         self.next_uid += 1;
                         let w = Workload::new(uid, template_hash, &image, replicas);
                         self.objects.insert(*component, w);
-                        1
+                        (1, uid)
                     }
                 };
-                self.inbox.push(Event::ApplyFinished {
+                Some(Event::ApplyFinished {
                     component: *component,
                     template_hash: template_hash.clone(),
                     generation,
-                });
+                    uid: Some(format!("uid-{uid}")),
+                })
             }
             Action::Delete { component } => {
                 if self.paused {
                     self.violate(6, format!("{component} deleted while paused"));
                 }
-                self.objects.remove(component);
+                if let Some(gone) = self.objects.remove(component) {
+                    self.deleted.insert(*component, gone.uid);
+                }
+                None
             }
-            Action::WriteStatus { .. } | Action::EmitEvent { .. } => {}
+            Action::WriteStatus { .. } | Action::EmitEvent { .. } => None,
         }
     }
 
@@ -663,6 +848,8 @@ impl World {
                         break;
                     }
                 }
+                // The controller publishes the readiness it just saw.
+                self.play(&Choice::Controller(c), op);
                 self.play(&Choice::Snapshot(c), op);
             }
             while !self.inbox.is_empty() {
