@@ -110,6 +110,13 @@ impl Knowledge {
                     }
                 }
                 self.observed = observations.clone();
+                // The fresh listing is the truth about which objects exist: an apply record of
+                // an object that is no longer there is dropped.
+                self.applied.retain(|c, a| {
+                    observations
+                        .get(c)
+                        .is_some_and(|o| a.uid.is_none() || o.uid == a.uid)
+                });
                 self.paused = *paused;
                 // Applies in flight died with the previous process; what landed is in the
                 // fresh observation.

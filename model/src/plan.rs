@@ -223,6 +223,8 @@ impl Rules {
                         && c != Component::Fe
                         && know.deleting.insert(c)
                     {
+                        // The object is going away; the record of our apply to it goes too.
+                        know.applied.remove(&c);
                         actions.push(Action::Delete { component: c });
                     }
                 }
