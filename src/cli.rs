@@ -1,6 +1,8 @@
 //! Command-line interface of the `starrocks-operator` binary.
 
-use clap::{Parser, Subcommand};
+use crate::journal::replay::ReplaySource;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// The `starrocks-operator` command line.
 #[derive(Debug, Parser)]
@@ -19,4 +21,60 @@ pub enum Command {
     /// Print the StarRocksCluster CustomResourceDefinition as YAML (the content of
     /// `crds/starrocks.com_starrocksclusters.yaml`).
     Crd,
+    /// Re-run a journal through today's lifecycle model and print the timeline; exits 1 at the
+    /// first record where today's model decides differently, 2 when the journal cannot be read.
+    Replay(ReplayArgs),
+    /// Work with the operator's journal.
+    Journal {
+        /// What to do with the journal.
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+/// Arguments of `replay`: a journal directory or a JSON Lines export.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["journal", "file"]))]
+pub struct ReplayArgs {
+    /// The journal directory (the operator's `--journal`). Stop the operator or copy the
+    /// directory first: a running operator holds its lock.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// Only this cluster's log (`NAMESPACE/NAME` or the cluster's UID); every cluster's log
+    /// by default.
+    #[arg(long, value_name = "NS/NAME", requires = "journal")]
+    pub cluster: Option<String>,
+    /// A JSON Lines export (`journal export`) instead of a journal directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "journal")]
+    pub file: Option<PathBuf>,
+}
+
+impl ReplayArgs {
+    /// Where to read the records from.
+    pub fn source(&self) -> ReplaySource {
+        match (&self.journal, &self.file) {
+            (Some(dir), _) => ReplaySource::Journal {
+                dir: dir.clone(),
+                cluster: self.cluster.clone(),
+            },
+            (None, Some(file)) => ReplaySource::File(file.clone()),
+            // clap requires one of the two; an empty path then fails with "cannot open".
+            (None, None) => ReplaySource::File(PathBuf::new()),
+        }
+    }
+}
+
+/// The `journal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JournalCommand {
+    /// Write one cluster's log to standard output as JSON Lines (one record per line), for
+    /// `replay --file`.
+    Export {
+        /// The journal directory (the operator's `--journal`).
+        #[arg(long, value_name = "DIR")]
+        journal: PathBuf,
+        /// The cluster: `NAMESPACE/NAME` or the cluster's UID.
+        #[arg(long, value_name = "NS/NAME")]
+        cluster: String,
+    },
 }

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod crd;
+pub mod journal;
 pub mod render;
 pub mod validate;
