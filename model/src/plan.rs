@@ -134,7 +134,21 @@ impl Rules {
             .iter()
             .filter(|(c, hash, _)| desired.get(*c).is_some_and(|d| d.template_hash != *hash))
             .collect();
-        if changed.is_empty() {
+        // A component at its target whose controller has not finished rolling it out (the
+        // operator resumed, restarted or replanned mid-tier) keeps a rollout going; an
+        // unhealthy pod alone (replicas not ready, no endpoint) does not.
+        let in_progress = Component::ALL.into_iter().any(|c| {
+            in_spec(know, c)
+                && exists(know, c)
+                && matches!(
+                    self.gate_of(know, c),
+                    Err(GateFailure::ApplyInFlight
+                        | GateFailure::StaleObservation { .. }
+                        | GateFailure::GenerationNotObserved { .. }
+                        | GateFailure::RevisionMismatch { .. })
+                )
+        });
+        if changed.is_empty() && !in_progress {
             return LifecycleState::Steady;
         }
         let votes: Vec<(String, String, String)> = changed
