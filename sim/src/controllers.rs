@@ -53,6 +53,21 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
     }
 }
 
+/// The target of the object `obj` (by its `metadata.namespace` and `metadata.name`).
+///
+/// # Errors
+/// NotFound when the resource is not served.
+fn target_of(store: &Store, group: &str, plural: &str, obj: &Value) -> Result<Target, ApiError> {
+    let field = |path: &str| {
+        obj.pointer(path)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (ns, name) = (field("/metadata/namespace"), field("/metadata/name"));
+    target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))
+}
+
 /// The target of one object of a built-in type, or `None` if the type is not served.
 pub fn target(store: &Store, group: &str, plural: &str, ns: &str, name: &str) -> Option<Target> {
     let version = if group.is_empty() {
@@ -97,17 +112,7 @@ pub fn create_as(
     obj: Value,
     manager: &str,
 ) -> Result<Outcome, ApiError> {
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    let t = target_of(store, group, plural, &obj)?;
     api::create(
         store,
         clock,
@@ -132,17 +137,7 @@ pub fn update_as(
     obj: Value,
     manager: &str,
 ) -> Result<Outcome, ApiError> {
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    let t = target_of(store, group, plural, &obj)?;
     api::update(
         store,
         clock,
@@ -171,17 +166,7 @@ pub fn set_status(
     if obj.get("status") == Some(&status) {
         return Ok(());
     }
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let mut t = target(store, group, plural, &ns, &name).ok_or_else(|| missing(plural))?;
+    let mut t = target_of(store, group, plural, obj)?;
     t.subresource = Some("status".into());
     let mut body = obj.clone();
     if let Some(m) = body.as_object_mut() {
