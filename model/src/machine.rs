@@ -161,7 +161,6 @@ pub struct Step {
 pub struct Machine {
     sm: InitializedStateMachine<Lifecycle>,
     knowledge: Knowledge,
-    rules: Rules,
 }
 
 impl Default for Machine {
@@ -191,11 +190,7 @@ impl Machine {
         let sm = Lifecycle { rules }
             .uninitialized_state_machine()
             .init_with_context(&mut knowledge);
-        Machine {
-            sm,
-            knowledge,
-            rules,
-        }
+        Machine { sm, knowledge }
     }
 
     /// A machine resumed in `state` with `knowledge`, as a journal checkpoint recorded them.
@@ -203,11 +198,7 @@ impl Machine {
         let mut sm = Lifecycle { rules }.uninitialized_state_machine();
         *sm.state_mut() = into_state(state);
         let sm = sm.init_with_context(&mut knowledge);
-        Machine {
-            sm,
-            knowledge,
-            rules,
-        }
+        Machine { sm, knowledge }
     }
 
     /// Feeds one event: absorbs it into the knowledge, lets the state machine transition, then
@@ -252,13 +243,18 @@ impl Machine {
                 message: format!("applying {component} failed: {reason}; retrying"),
             });
         } else {
-            actions.extend(self.rules.actions(&mut self.knowledge, &after));
+            actions.extend(self.rules().actions(&mut self.knowledge, &after));
         }
         Step {
             before,
             after,
             actions,
         }
+    }
+
+    /// The rules this machine decides by (held in the statig shared storage).
+    pub fn rules(&self) -> Rules {
+        self.sm.inner().rules
     }
 
     /// The current state with its data.
@@ -274,6 +270,6 @@ impl Machine {
     /// What the current rollout or the first deployment waits for, if anything: the first
     /// component of the current tier whose gate fails, and why.
     pub fn waiting_on(&self) -> Option<(Component, GateFailure)> {
-        self.rules.waiting_on(&self.knowledge, &self.state())
+        self.rules().waiting_on(&self.knowledge, &self.state())
     }
 }

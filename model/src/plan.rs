@@ -116,7 +116,7 @@ impl Rules {
             .iter()
             .any(|c| exists(know, *c));
         if !others_exist && !self.settled(know, Component::Fe) {
-            return if fe_at_target(know, Component::Fe, fe) {
+            return if at_target(know, Component::Fe, fe) {
                 LifecycleState::WaitingFe
             } else {
                 LifecycleState::Creating
@@ -286,7 +286,7 @@ fn in_spec(know: &Knowledge, component: Component) -> bool {
 
 /// Where the cluster is for the component (see [`Knowledge::current_template`]) is the
 /// desired template.
-fn fe_at_target(know: &Knowledge, component: Component, desired: &DesiredComponent) -> bool {
+fn at_target(know: &Knowledge, component: Component, desired: &DesiredComponent) -> bool {
     know.current_template(component)
         .is_some_and(|(hash, _)| hash == desired.template_hash)
 }

@@ -172,6 +172,13 @@ fn violations_of(outcome: &Outcome, property: u8) -> Vec<String> {
         .collect()
 }
 
+/// Fails the case when the checkers saw a violation of `property`, with the journal timeline.
+fn holds(outcome: &Outcome, property: u8) -> Result<(), TestCaseError> {
+    let v = violations_of(outcome, property);
+    prop_assert!(v.is_empty(), "{}\n{}", v.join("; "), outcome.op.trace());
+    Ok(())
+}
+
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: cases(),
@@ -186,9 +193,7 @@ proptest! {
     /// Property 1: no BE, CN or FE proxy object is created before the FE gate passed.
     #[test]
     fn first_deployment_creates_fe_first(case in case()) {
-        let out = run(Rules::default(), false, &case);
-        let v = violations_of(&out, 1);
-        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
+        holds(&run(Rules::default(), false, &case), 1)?;
     }
 
     /// Property 2: on upgrade, FE's template never changes while a BE or CN rollout of the
@@ -196,18 +201,15 @@ proptest! {
     #[test]
     fn upgrade_rolls_be_then_cn_then_fe(case in case()) {
         let out = run(Rules::default(), false, &case);
-        let v = violations_of(&out, 2);
-        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
-        let v = violations_of(&out, 0);
-        prop_assert!(v.is_empty(), "applies must follow the latest spec: {v:?}");
+        holds(&out, 2)?;
+        // Property 0: applies always follow the latest spec.
+        holds(&out, 0)?;
     }
 
     /// Property 3: on downgrade, BE and CN wait for FE, and CN for BE.
     #[test]
     fn downgrade_rolls_fe_then_be_then_cn(case in case()) {
-        let out = run(Rules::default(), false, &case);
-        let v = violations_of(&out, 3);
-        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
+        holds(&run(Rules::default(), false, &case), 3)?;
     }
 
     /// Property 4: replaying the journal reproduces the recorded states and actions, record
@@ -229,8 +231,7 @@ proptest! {
     #[test]
     fn reaches_steady_when_the_world_settles(case in case()) {
         let out = run(Rules::default(), false, &case);
-        let v = violations_of(&out, 5);
-        prop_assert!(v.is_empty(), "{v:?}\n{}", out.op.trace());
+        holds(&out, 5)?;
         prop_assert!(
             out.settled_in.is_some(),
             "not Steady after {SETTLE_BOUND} rounds: state {}, waiting on {:?}\nworld {:?}\nknowledge {:?}",
@@ -244,9 +245,7 @@ proptest! {
     /// Property 6: nothing is applied or deleted while paused.
     #[test]
     fn nothing_is_applied_while_paused(case in case()) {
-        let out = run(Rules::default(), false, &case);
-        let v = violations_of(&out, 6);
-        prop_assert!(v.is_empty(), "{v:?}");
+        holds(&run(Rules::default(), false, &case), 6)?;
     }
 
     /// After Steady, a resync decides nothing: no apply, no status write.
@@ -278,10 +277,7 @@ fn find_violation(rules: Rules, ignore_pause: bool, property: u8) -> Option<Stri
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
     let result = runner.run(&case(), |case| {
-        let out = run(rules, ignore_pause, &case);
-        let v = violations_of(&out, property);
-        prop_assert!(v.is_empty(), "{}", v.join("; "));
-        Ok(())
+        holds(&run(rules, ignore_pause, &case), property)
     });
     result.err().map(|e| e.to_string())
 }

@@ -378,18 +378,28 @@ pub fn update(
         return write_scale(store, clock, t, &old, body, opts);
     }
     check_identity(t, &mut body)?;
-    if let Some(rv) = body
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        && old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            != Some(rv)
-    {
-        return Err(ApiError::modified(&t.rt.qualified(), t.name()));
-    }
+    check_resource_version(t, &old, &body)?;
     let new = merge_subresource(t, &old, body);
     commit(store, clock, t, Some(&old), new, opts, true)
+}
+
+/// The optimistic-concurrency precondition: a `metadata.resourceVersion` in the request must
+/// equal the stored object's.
+///
+/// # Errors
+/// 409 Conflict when it does not.
+fn check_resource_version(t: &Target, old: &Value, request: &Value) -> Result<(), ApiError> {
+    let version = |v: &Value| {
+        v.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    match version(request) {
+        Some(rv) if version(old).as_deref() != Some(rv.as_str()) => {
+            Err(ApiError::modified(&t.rt.qualified(), t.name()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// PATCH with one of the four patch content types. Apply creates the object when absent.
@@ -438,16 +448,7 @@ pub fn patch(
         return write_scale(store, clock, t, &old, new, opts);
     }
     check_identity(t, &mut new)?;
-    if let Some(rv) = patch_value
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        && old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            != Some(rv)
-    {
-        return Err(ApiError::modified(&t.rt.qualified(), t.name()));
-    }
+    check_resource_version(t, &old, &patch_value)?;
     // A patch cannot change the server-owned metadata.
     let new = merge_subresource(t, &old, new);
     commit(store, clock, t, Some(&old), new, opts, true)

@@ -93,6 +93,14 @@ fn opts() -> WriteOpts {
     }
 }
 
+/// Write options of a controller writing as `manager`.
+fn opts_as(manager: &str) -> WriteOpts {
+    WriteOpts {
+        manager: manager.into(),
+        ..opts()
+    }
+}
+
 fn missing(plural: &str) -> ApiError {
     ApiError::NotFound {
         resource: plural.into(),
@@ -113,16 +121,7 @@ pub fn create_as(
     manager: &str,
 ) -> Result<Outcome, ApiError> {
     let t = target_of(store, group, plural, &obj)?;
-    api::create(
-        store,
-        clock,
-        &t,
-        obj,
-        &WriteOpts {
-            manager: manager.into(),
-            ..opts()
-        },
-    )
+    api::create(store, clock, &t, obj, &opts_as(manager))
 }
 
 /// Updates an object (main resource) as `manager`.
@@ -138,16 +137,7 @@ pub fn update_as(
     manager: &str,
 ) -> Result<Outcome, ApiError> {
     let t = target_of(store, group, plural, &obj)?;
-    api::update(
-        store,
-        clock,
-        &t,
-        obj,
-        &WriteOpts {
-            manager: manager.into(),
-            ..opts()
-        },
-    )
+    api::update(store, clock, &t, obj, &opts_as(manager))
 }
 
 /// Replaces an object's status (the `/status` subresource) as `manager`, if it changed.
@@ -172,17 +162,7 @@ pub fn set_status(
     if let Some(m) = body.as_object_mut() {
         m.insert("status".into(), status);
     }
-    api::update(
-        store,
-        clock,
-        &t,
-        body,
-        &WriteOpts {
-            manager: manager.into(),
-            ..opts()
-        },
-    )
-    .map(|_| ())
+    api::update(store, clock, &t, body, &opts_as(manager)).map(|_| ())
 }
 
 /// Deletes an object (background propagation).
