@@ -20,7 +20,15 @@ fn main() {
             );
         }
         Command::Crd => match starrocks_operator::crd::generate::crd_yaml() {
-            Ok(yaml) => print!("{yaml}"),
+            // A closed pipe (`crd | head`) is not an error worth a panic.
+            Ok(yaml) => match std::io::stdout().lock().write_all(yaml.as_bytes()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                Err(e) => {
+                    eprintln!("error: writing the CRD to stdout: {e}");
+                    std::process::exit(EXIT_ERROR);
+                }
+            },
             Err(e) => {
                 eprintln!("error: {e}");
                 std::process::exit(1);
