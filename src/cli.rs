@@ -16,6 +16,13 @@ pub struct Cli {
 /// The subcommands of the operator binary.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the operator against the cluster of the in-cluster config or the kubeconfig
+    /// (`KUBECONFIG`, `~/.kube/config`).
+    Run(RunArgs),
+    /// Run the operator against an embedded simulated cluster through the first deployment
+    /// and an upgrade of `deploy/examples/starrocks-cluster-demo.yaml`, and check StarRocks'
+    /// order in the simulator's audit log; exits 1 if the order was wrong. No set-up needed.
+    Demo(DemoArgs),
     /// Print the version of the lifecycle model and its journal record format.
     Version,
     /// Print the StarRocksCluster CustomResourceDefinition as YAML (the content of
@@ -77,4 +84,62 @@ pub enum JournalCommand {
         #[arg(long, value_name = "NS/NAME")]
         cluster: String,
     },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (for a terminal).
+    Text,
+    /// One JSON object per line (for log collectors in a cluster).
+    Json,
+}
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Watch only this namespace (all namespaces by default).
+    #[arg(long, env = "STARROCKS_OPERATOR_NAMESPACE", value_name = "NS")]
+    pub namespace: Option<String>,
+    /// The journal directory (created if missing; a corrupt one is moved aside).
+    #[arg(
+        long,
+        env = "STARROCKS_OPERATOR_JOURNAL",
+        value_name = "DIR",
+        default_value = "/var/lib/starrocks-operator/journal"
+    )]
+    pub journal: PathBuf,
+    /// Journal records kept per cluster (older ones are dropped, with a checkpoint so the
+    /// rest still replays).
+    #[arg(
+        long,
+        env = "STARROCKS_OPERATOR_JOURNAL_RETENTION",
+        default_value_t = 10_000
+    )]
+    pub journal_retention: usize,
+    /// Address of the HTTP server: `/healthz`, `/readyz`, `/journal`.
+    #[arg(
+        long,
+        env = "STARROCKS_OPERATOR_HTTP_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub http_addr: std::net::SocketAddr,
+    /// Log format.
+    #[arg(long, env = "STARROCKS_OPERATOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Seconds between resyncs of a cluster with nothing in progress.
+    #[arg(long, env = "STARROCKS_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+}
+
+/// Arguments of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to write the journal (kept afterwards for `replay`); a fresh temporary
+    /// directory by default.
+    #[arg(long, value_name = "DIR")]
+    pub journal: Option<PathBuf>,
+    /// Simulated seconds from a pod's creation to Ready.
+    #[arg(long, default_value_t = 1.0)]
+    pub pod_ready_seconds: f64,
 }

@@ -1,17 +1,59 @@
 use clap::Parser;
 use starrocks_model::Rules;
 use starrocks_operator::cli::{Cli, Command, JournalCommand};
+use starrocks_operator::demo::{DemoError, DemoOptions};
 use starrocks_operator::journal::replay::{export_command, replay_command};
 use std::io::Write;
+use std::time::Duration;
 
 /// Exit status when today's model diverges from a replayed journal.
 const EXIT_DIVERGED: i32 = 1;
 /// Exit status when the input cannot be read or the output written.
 const EXIT_ERROR: i32 = 2;
 
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(EXIT_ERROR);
+        }
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => {
+            if let Err(e) = runtime().block_on(starrocks_operator::run::run(args)) {
+                eprintln!("error: {e}");
+                std::process::exit(EXIT_ERROR);
+            }
+        }
+        Command::Demo(args) => {
+            let journal = args.journal.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "starrocks-operator-demo-{}-{}",
+                    std::process::id(),
+                    chrono::Utc::now().format("%Y%m%dT%H%M%S")
+                ))
+            });
+            let options = DemoOptions {
+                journal,
+                pod_ready_delay: Duration::from_secs_f64(args.pod_ready_seconds.clamp(0.0, 60.0)),
+                phase_timeout: Duration::from_secs(60),
+            };
+            if let Err(e) = runtime().block_on(starrocks_operator::demo::run(options)) {
+                eprintln!("error: {e}");
+                std::process::exit(match e {
+                    DemoError::Order(_) => EXIT_DIVERGED,
+                    _ => EXIT_ERROR,
+                });
+            }
+        }
         Command::Version => {
             println!(
                 "starrocks-operator {} (journal format {})",

@@ -36,6 +36,11 @@ pub struct AuditEntry {
     pub images: Vec<String>,
     /// Whether a write changed `spec.template`.
     pub template_changed: bool,
+    /// `metadata.resourceVersion` of the object after a successful write. Resource versions
+    /// are one global counter here, so they order this write against any object's state as
+    /// seen by a watch (a test's witness of what was true before the write).
+    #[serde(default)]
+    pub resource_version: Option<u64>,
 }
 
 /// The images of `spec.template.spec.containers` of a workload object.

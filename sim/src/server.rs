@@ -135,6 +135,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                 Vec::new()
             },
             template_changed,
+            resource_version: if is_write && code < 300 {
+                stored
+                    .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                    .and_then(Value::as_str)
+                    .and_then(|rv| rv.parse().ok())
+            } else {
+                None
+            },
         };
         lock(&sh.audit).push(entry);
     };

@@ -16,6 +16,9 @@ pub const OWNER_LABEL: &str = "app.starrocks.ownerreference/name";
 pub const TEMPLATE_HASH_ANNOTATION: &str = "starrocks.com/template-hash";
 /// The field manager of this operator's server-side applies.
 pub const FIELD_MANAGER: &str = "starrocks-operator";
+/// Annotation on a StarRocksCluster that pauses it when set to `"true"`: nothing is applied
+/// or deleted until it is removed (or set to anything else); status is still written.
+pub const PAUSE_ANNOTATION: &str = "starrocks.com/paused";
 
 /// Name of the component's workload (StatefulSet, or Deployment for the FE proxy) and of the
 /// FE proxy ConfigMap: `<cluster>-fe`, `<cluster>-be`, `<cluster>-cn`, `<cluster>-fe-proxy`.

@@ -1,0 +1,296 @@
+//! The shell's writes: server-side apply of a component's objects, deletes, status and
+//! Kubernetes Events. Each function does one API call pattern and returns typed errors; the
+//! reconciler decides what to do with them.
+
+use crate::crd::{StarRocksCluster, StarRocksClusterStatus};
+use crate::render::names::{
+    FIELD_MANAGER, autoscaler_name, pdb_name, search_service_name, service_name, workload_name,
+};
+use crate::render::{ComponentObjects, Workload};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use starrocks_model::action::EventType;
+use starrocks_model::component::Component;
+use std::fmt::Debug;
+
+/// Errors of the shell's writes. Each names the object and says what the API server said.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// A server-side apply was refused or failed.
+    #[error("server-side apply of {kind} {namespace}/{name} failed: {source}")]
+    Apply {
+        /// Object kind.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// What the client or the API server said.
+        #[source]
+        source: kube::Error,
+    },
+    /// A rendered object could not be turned into an apply body.
+    #[error("{kind} {name} does not serialize: {source}")]
+    Serialize {
+        /// Object kind.
+        kind: String,
+        /// Name.
+        name: String,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A rendered object has no name (a rendering bug).
+    #[error("a rendered {0} has no metadata.name")]
+    Unnamed(String),
+    /// A delete failed (other than 404).
+    #[error("deleting {kind} {namespace}/{name} failed: {source}")]
+    Delete {
+        /// Object kind.
+        kind: String,
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// What the client or the API server said.
+        #[source]
+        source: kube::Error,
+    },
+    /// The status write failed.
+    #[error("writing the status of {namespace}/{name} failed: {source}")]
+    Status {
+        /// Namespace.
+        namespace: String,
+        /// Name.
+        name: String,
+        /// What the client or the API server said.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl WriteError {
+    /// Whether the API server answered 409 Conflict or a 5xx, or the connection failed: a
+    /// retry may succeed. Anything else (403, 422, ...) needs a human.
+    pub fn is_transient(&self) -> bool {
+        let source = match self {
+            WriteError::Apply { source, .. }
+            | WriteError::Delete { source, .. }
+            | WriteError::Status { source, .. } => source,
+            WriteError::Serialize { .. } | WriteError::Unnamed(_) => return false,
+        };
+        match source {
+            kube::Error::Api(status) => status.code == 409 || status.code >= 500,
+            _ => true,
+        }
+    }
+}
+
+/// Server-side applies `object` with field manager `starrocks-operator`, forcing ownership of
+/// the fields it sets (the operator is the only writer of what it renders; upstream's
+/// operator and `kubectl apply` leftovers are taken over, which is how adoption works).
+/// Returns the object as the API server stored it.
+///
+/// # Errors
+/// [`WriteError::Apply`], [`WriteError::Serialize`], [`WriteError::Unnamed`].
+pub async fn server_side_apply<K>(
+    client: &Client,
+    namespace: &str,
+    object: &K,
+) -> Result<K, WriteError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let kind = K::kind(&()).to_string();
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .ok_or_else(|| WriteError::Unnamed(kind.clone()))?;
+    let body = serde_json::to_value(object).map_err(|source| WriteError::Serialize {
+        kind: kind.clone(),
+        name: name.clone(),
+        source,
+    })?;
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(body))
+        .await
+        .map_err(|source| WriteError::Apply {
+            kind,
+            namespace: namespace.to_string(),
+            name,
+            source,
+        })
+}
+
+/// What the API server returned for a component's workload after an apply: its
+/// `metadata.generation` and `metadata.uid`, the facts the rollout gate's first condition
+/// needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// `metadata.generation` of the workload.
+    pub generation: i64,
+    /// `metadata.uid` of the workload.
+    pub uid: Option<String>,
+}
+
+/// Applies every object of one component in order (ConfigMaps, Services, workload, PDB,
+/// HPA), with the workload's `spec.replicas` set to `replicas` (`None`: left out of the
+/// apply, so another manager may own it).
+///
+/// # Errors
+/// The first [`WriteError`]; objects before it stay applied (a later apply converges them).
+pub async fn apply_component(
+    client: &Client,
+    namespace: &str,
+    objects: &ComponentObjects,
+    replicas: Option<i32>,
+) -> Result<Applied, WriteError> {
+    for config_map in &objects.config_maps {
+        server_side_apply::<ConfigMap>(client, namespace, config_map).await?;
+    }
+    for service in &objects.services {
+        server_side_apply::<Service>(client, namespace, service).await?;
+    }
+    let (generation, uid) = match &objects.workload {
+        Workload::StatefulSet(sts) => {
+            let mut sts = (**sts).clone();
+            sts.spec.replicas = replicas;
+            let stored = server_side_apply::<StatefulSet>(client, namespace, &sts).await?;
+            (stored.metadata.generation, stored.metadata.uid)
+        }
+        Workload::Deployment(deploy) => {
+            let mut deploy = (**deploy).clone();
+            deploy.spec.replicas = replicas;
+            let stored = server_side_apply::<Deployment>(client, namespace, &deploy).await?;
+            (stored.metadata.generation, stored.metadata.uid)
+        }
+    };
+    server_side_apply::<PodDisruptionBudget>(client, namespace, &objects.pdb).await?;
+    if let Some(hpa) = &objects.hpa {
+        server_side_apply::<HorizontalPodAutoscaler>(client, namespace, hpa).await?;
+    }
+    Ok(Applied {
+        generation: generation.unwrap_or(0),
+        uid,
+    })
+}
+
+async fn delete_named<K>(client: &Client, namespace: &str, name: &str) -> Result<(), WriteError>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(WriteError::Delete {
+            kind: K::kind(&()).to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// Deletes every object this operator renders for `component` of cluster `cluster` (the
+/// spec no longer has it): workload, Services, PDB, and the CN HPA or the FE proxy
+/// ConfigMap. Objects already gone are fine. PersistentVolumeClaims of a StatefulSet are
+/// kept, as Kubernetes does by default, so data survives re-adding the component.
+///
+/// # Errors
+/// The first [`WriteError::Delete`].
+pub async fn delete_component(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+    component: Component,
+) -> Result<(), WriteError> {
+    let workload = workload_name(cluster, component);
+    match component {
+        Component::FeProxy => {
+            delete_named::<Deployment>(client, namespace, &workload).await?;
+            delete_named::<ConfigMap>(client, namespace, &workload).await?;
+        }
+        _ => delete_named::<StatefulSet>(client, namespace, &workload).await?,
+    }
+    delete_named::<Service>(client, namespace, &service_name(cluster, component)).await?;
+    if let Some(search) = search_service_name(cluster, component) {
+        delete_named::<Service>(client, namespace, &search).await?;
+    }
+    delete_named::<PodDisruptionBudget>(client, namespace, &pdb_name(cluster, component)).await?;
+    if component == Component::Cn {
+        delete_named::<HorizontalPodAutoscaler>(client, namespace, &autoscaler_name(cluster))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Server-side applies `status` on the cluster's status subresource (field manager
+/// `starrocks-operator`).
+///
+/// # Errors
+/// [`WriteError::Status`].
+pub async fn write_status(
+    client: &Client,
+    cluster: &StarRocksCluster,
+    status: &StarRocksClusterStatus,
+) -> Result<(), WriteError> {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let name = cluster.name_any();
+    let api: Api<StarRocksCluster> = Api::namespaced(client.clone(), &namespace);
+    let body = serde_json::json!({
+        "apiVersion": StarRocksCluster::api_version(&()),
+        "kind": StarRocksCluster::kind(&()),
+        "metadata": {"name": name},
+        "status": status,
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch_status(&name, &params, &Patch::Apply(body))
+        .await
+        .map(|_| ())
+        .map_err(|source| WriteError::Status {
+            namespace,
+            name,
+            source,
+        })
+}
+
+/// Publishes a Kubernetes Event about the cluster (`events.k8s.io/v1`). Failures are logged,
+/// not returned: an Event is a report, and losing one must not stop a rollout.
+pub async fn publish_event(
+    recorder: &Recorder,
+    cluster: &StarRocksCluster,
+    event_type: EventType,
+    reason: &str,
+    message: &str,
+) {
+    let event = KubeEvent {
+        type_: match event_type {
+            EventType::Normal => KubeEventType::Normal,
+            EventType::Warning => KubeEventType::Warning,
+        },
+        reason: reason.to_string(),
+        note: Some(message.to_string()),
+        action: "Reconcile".to_string(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &cluster.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish a Kubernetes Event");
+    }
+}

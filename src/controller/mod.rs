@@ -1,0 +1,432 @@
+//! The reconciler: a kube-runtime [`Controller`] on `StarRocksCluster` that observes the
+//! cluster's objects through reflector caches, feeds what changed to the lifecycle model
+//! ([`starrocks_model::Machine`]), journals every step before acting on it, and executes the
+//! model's actions (server-side apply, delete, status, Kubernetes Events).
+//!
+//! - [`observe`]: cached objects to the model's observations (pure).
+//! - [`status`]: the status to write (pure).
+//! - [`apply`]: the API writes.
+//! - [`reconcile`]: one reconcile of one cluster.
+//!
+//! The model decides; this module only observes, applies and reports.
+
+pub mod apply;
+pub mod observe;
+pub mod reconcile;
+pub mod status;
+
+use crate::crd::StarRocksCluster;
+use crate::journal::{ClusterKey, JournalError, JournalStore};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::{Action as Requeue, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use reconcile::ClusterRuntime;
+use serde::de::DeserializeOwned;
+use starrocks_model::Rules;
+use starrocks_model::journal::Record;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// How the controller behaves. `Default`: every namespace, resync every 5 minutes, a
+/// safety-net requeue every 10 s while a rollout is in progress, retries from 1 s doubling
+/// to 5 minutes, logs of deleted clusters removed after 1 hour.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Watch only this namespace; every namespace when `None`.
+    pub namespace: Option<String>,
+    /// Requeue interval of a cluster with nothing in progress (Steady, Paused, Blocked): a
+    /// resync re-evaluates and retries anything that failed.
+    pub resync: Duration,
+    /// Requeue interval while a first deployment or a rollout is in progress. Watch events
+    /// drive progress; this is only a safety net against a missed event.
+    pub progress_requeue: Duration,
+    /// First retry delay after a failed reconcile or apply; doubles per consecutive failure.
+    pub retry_base: Duration,
+    /// Upper bound of the retry delay.
+    pub retry_max: Duration,
+    /// How long a deleted cluster's journal log is kept before it is removed.
+    pub keep_deleted_logs: Duration,
+    /// The ordering rules (the StarRocks rules; tests substitute wrong ones).
+    pub rules: Rules,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            namespace: None,
+            resync: Duration::from_secs(300),
+            progress_requeue: Duration::from_secs(10),
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(300),
+            keep_deleted_logs: Duration::from_secs(3600),
+            rules: Rules::default(),
+        }
+    }
+}
+
+/// A journal record as it is written, with its cluster: what [`Operator::subscribe`] sends.
+#[derive(Debug, Clone)]
+pub struct JournalEntry {
+    /// The cluster.
+    pub cluster: ClusterKey,
+    /// The record, as appended to the journal.
+    pub record: Record,
+}
+
+/// The reflector caches the reconciler reads.
+#[derive(Clone)]
+pub struct Caches {
+    /// StarRocksClusters (the controller's own store).
+    pub clusters: Store<StarRocksCluster>,
+    /// StatefulSets (FE, BE, CN).
+    pub stateful_sets: Store<StatefulSet>,
+    /// Deployments (FE proxy).
+    pub deployments: Store<Deployment>,
+    /// ConfigMaps (referenced config content and the FE proxy's).
+    pub config_maps: Store<ConfigMap>,
+    /// EndpointSlices (ready endpoints of the component Services).
+    pub endpoint_slices: Store<EndpointSlice>,
+}
+
+impl Caches {
+    /// Waits until every cache has its first complete listing, so that a reconcile never
+    /// mistakes an unsynced cache for missing objects.
+    ///
+    /// # Errors
+    /// [`ReconcileError::CachesGone`] when a cache's writer is gone (the controller stopped).
+    pub async fn wait_until_ready(&self) -> Result<(), ReconcileError> {
+        let gone = |_| ReconcileError::CachesGone;
+        self.clusters.wait_until_ready().await.map_err(gone)?;
+        self.stateful_sets.wait_until_ready().await.map_err(gone)?;
+        self.deployments.wait_until_ready().await.map_err(gone)?;
+        self.config_maps.wait_until_ready().await.map_err(gone)?;
+        self.endpoint_slices
+            .wait_until_ready()
+            .await
+            .map_err(gone)?;
+        Ok(())
+    }
+
+    /// Whether every cache has had its first complete listing (for `/readyz`).
+    pub fn ready(&self) -> bool {
+        futures::FutureExt::now_or_never(self.wait_until_ready()).is_some_and(|r| r.is_ok())
+    }
+}
+
+/// Errors of one reconcile. Each says what failed; all are retried with backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The cluster object lacks server-set metadata (never the case for objects read from
+    /// the API server).
+    #[error("the StarRocksCluster has no {0}")]
+    MissingMetadata(&'static str),
+    /// The journal could not be written: no action was taken for the step, and the cluster's
+    /// state is rebuilt from the journal, status and observation on the next attempt.
+    #[error("journal append for {cluster} failed, nothing was applied: {source}")]
+    Journal {
+        /// The cluster.
+        cluster: String,
+        /// The store's error.
+        #[source]
+        source: Box<JournalError>,
+    },
+    /// A blocking journal task was cancelled or panicked.
+    #[error("the journal task for {0} did not complete")]
+    JournalTask(String),
+    /// Writing status failed.
+    #[error(transparent)]
+    Write(Box<apply::WriteError>),
+    /// The caches were dropped: the controller is shutting down.
+    #[error("the operator's caches are gone (shutting down)")]
+    CachesGone,
+}
+
+impl From<apply::WriteError> for ReconcileError {
+    fn from(e: apply::WriteError) -> Self {
+        ReconcileError::Write(Box::new(e))
+    }
+}
+
+/// Shared state of the reconciler: client, caches, journal and the per-cluster machines.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// The caches.
+    pub caches: Caches,
+    /// The journal.
+    pub journal: Arc<dyn JournalStore + Send + Sync>,
+    /// Kubernetes Event publisher.
+    pub recorder: Recorder,
+    /// Behaviour.
+    pub config: ControllerConfig,
+    runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<ClusterRuntime>>>>>,
+    failures: Mutex<HashMap<String, u32>>,
+    deleted_since: Mutex<HashMap<String, Instant>>,
+    records: broadcast::Sender<JournalEntry>,
+}
+
+impl Context {
+    /// The slot holding a cluster's runtime (machine, last observation); `None` inside until
+    /// the first reconcile restores it. One reconcile at a time holds it.
+    fn runtime_slot(&self, uid: &str) -> Arc<tokio::sync::Mutex<Option<ClusterRuntime>>> {
+        let mut map = crate::lock(&self.runtimes);
+        map.entry(uid.to_string()).or_default().clone()
+    }
+
+    /// Records a failure and returns the retry delay: `retry_base * 2^(n-1)`, at most
+    /// `retry_max`.
+    fn retry_delay(&self, uid: &str) -> Duration {
+        let mut failures = crate::lock(&self.failures);
+        let n = failures.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        let factor = 2u32.saturating_pow(n.saturating_sub(1).min(16));
+        self.config
+            .retry_base
+            .saturating_mul(factor)
+            .min(self.config.retry_max)
+    }
+
+    fn clear_failures(&self, uid: &str) {
+        crate::lock(&self.failures).remove(uid);
+    }
+
+    /// Removes the logs (and machines) of clusters that have been gone from the cache for
+    /// longer than [`ControllerConfig::keep_deleted_logs`]. Returns the removed UIDs.
+    ///
+    /// # Errors
+    /// [`JournalError`] from listing or removing.
+    pub fn collect_deleted(&self) -> Result<Vec<String>, JournalError> {
+        let live: std::collections::HashSet<String> = self
+            .caches
+            .clusters
+            .state()
+            .iter()
+            .filter_map(|c| c.metadata.uid.clone())
+            .collect();
+        let now = Instant::now();
+        let mut removed = Vec::new();
+        let mut deleted_since = crate::lock(&self.deleted_since);
+        deleted_since.retain(|uid, _| !live.contains(uid));
+        for log in self.journal.clusters()? {
+            let uid = &log.cluster.uid;
+            if live.contains(uid) {
+                continue;
+            }
+            let since = *deleted_since.entry(uid.clone()).or_insert(now);
+            if now.duration_since(since) >= self.config.keep_deleted_logs {
+                self.journal.remove(uid)?;
+                crate::lock(&self.runtimes).remove(uid);
+                deleted_since.remove(uid);
+                removed.push(uid.clone());
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The running operator's controller, built but not started.
+pub struct Operator {
+    ctx: Arc<Context>,
+    controller: Controller<StarRocksCluster>,
+}
+
+/// A reflector over `api` whose events also trigger the controller, and its cache.
+fn reflect<K>(
+    api: Api<K>,
+    wc: watcher::Config,
+) -> (
+    Store<K>,
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, wc))
+        .default_backoff()
+        .touched_objects();
+    (reader, stream)
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+impl Operator {
+    /// Builds the controller and its caches. Nothing runs until [`Operator::run`].
+    pub fn new(
+        client: Client,
+        journal: Arc<dyn JournalStore + Send + Sync>,
+        config: ControllerConfig,
+        reporter: Reporter,
+    ) -> Operator {
+        let ns = config.namespace.as_deref();
+        let wc = watcher::Config::default();
+        // Only objects that carry the component label (this operator's and upstream's).
+        let components = watcher::Config::default().labels(crate::render::names::COMPONENT_LABEL);
+        let controller = Controller::new(api::<StarRocksCluster>(&client, ns), wc.clone());
+        let clusters = controller.store();
+        let (stateful_sets, sts_stream) =
+            reflect(api::<StatefulSet>(&client, ns), components.clone());
+        let (deployments, deploy_stream) =
+            reflect(api::<Deployment>(&client, ns), components.clone());
+        let (config_maps, cm_stream) = reflect(api::<ConfigMap>(&client, ns), wc.clone());
+        let (endpoint_slices, slice_stream) = reflect(
+            api::<EndpointSlice>(&client, ns),
+            wc.clone().labels(observe::SERVICE_NAME_LABEL),
+        );
+        let cm_clusters = clusters.clone();
+        let controller = controller
+            .owns_stream(sts_stream)
+            .owns_stream(deploy_stream)
+            .owns(api::<Service>(&client, ns), components.clone())
+            .owns(api::<PodDisruptionBudget>(&client, ns), components.clone())
+            .owns(api::<HorizontalPodAutoscaler>(&client, ns), components)
+            .watches_stream(cm_stream, move |cm: ConfigMap| {
+                clusters_of_config_map(&cm_clusters, &cm)
+            })
+            .watches_stream(slice_stream, |slice: EndpointSlice| {
+                let namespace = slice.namespace()?;
+                let service = slice.labels().get(observe::SERVICE_NAME_LABEL)?;
+                let cluster = observe::cluster_of_service(service)?;
+                Some(ObjectRef::<StarRocksCluster>::new(cluster).within(&namespace))
+            });
+        let (records, _) = broadcast::channel(4096);
+        let ctx = Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            caches: Caches {
+                clusters,
+                stateful_sets,
+                deployments,
+                config_maps,
+                endpoint_slices,
+            },
+            journal,
+            config,
+            runtimes: Mutex::default(),
+            failures: Mutex::default(),
+            deleted_since: Mutex::default(),
+            records,
+        });
+        Operator { ctx, controller }
+    }
+
+    /// Every journal record as it is appended (for progress displays and tests). Receivers
+    /// that fall behind by more than 4,096 records lose the oldest.
+    pub fn subscribe(&self) -> broadcast::Receiver<JournalEntry> {
+        self.ctx.records.subscribe()
+    }
+
+    /// The shared context (caches for readiness, the journal for the HTTP export).
+    pub fn context(&self) -> Arc<Context> {
+        self.ctx.clone()
+    }
+
+    /// Runs the controller until `shutdown` completes, with a janitor that removes the logs
+    /// of deleted clusters. Reconcile errors are logged and retried with backoff; they never
+    /// end the run.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+        let ctx = self.ctx.clone();
+        let janitor = tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
+                let period = (ctx.config.keep_deleted_logs / 4).max(Duration::from_secs(1));
+                let mut tick = tokio::time::interval(period);
+                loop {
+                    tick.tick().await;
+                    let ctx = ctx.clone();
+                    match tokio::task::spawn_blocking(move || ctx.collect_deleted()).await {
+                        Ok(Ok(removed)) => {
+                            for uid in removed {
+                                tracing::info!(uid, "removed the journal log of a deleted cluster");
+                            }
+                        }
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "journal garbage collection failed")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "journal garbage collection task failed")
+                        }
+                    }
+                }
+            }
+        });
+        self.controller
+            .graceful_shutdown_on(shutdown)
+            .run(reconcile::reconcile, error_policy, ctx)
+            .for_each(|result| async move {
+                match result {
+                    Ok(_) => {}
+                    Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
+                        tracing::warn!(cluster = %obj, error = %e, "reconcile failed; retrying with backoff");
+                    }
+                    Err(e) => tracing::debug!(error = %e, "controller event"),
+                }
+            })
+            .await;
+        janitor.abort();
+    }
+}
+
+/// The clusters a ConfigMap concerns: its owner (the FE proxy's ConfigMap) and every cluster
+/// in its namespace that references it by name.
+fn clusters_of_config_map(
+    clusters: &Store<StarRocksCluster>,
+    cm: &ConfigMap,
+) -> Vec<ObjectRef<StarRocksCluster>> {
+    let (Some(namespace), Some(name)) = (
+        cm.metadata.namespace.as_deref(),
+        cm.metadata.name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    clusters
+        .state()
+        .iter()
+        .filter(|c| c.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|c| {
+            crate::render::referenced_config_maps(c).contains(name)
+                || cm
+                    .owner_references()
+                    .iter()
+                    .any(|o| Some(&o.uid) == c.metadata.uid.as_ref())
+        })
+        .map(|c| ObjectRef::from_obj(c.as_ref()))
+        .collect()
+}
+
+/// Retries a failed reconcile with per-cluster exponential backoff.
+fn error_policy(
+    cluster: Arc<StarRocksCluster>,
+    error: &ReconcileError,
+    ctx: Arc<Context>,
+) -> Requeue {
+    let uid = cluster.metadata.uid.clone().unwrap_or_default();
+    let delay = ctx.retry_delay(&uid);
+    tracing::warn!(
+        cluster = %format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any()),
+        error = %error,
+        retry_in_ms = delay.as_millis() as u64,
+        "reconcile failed"
+    );
+    Requeue::requeue(delay)
+}

@@ -1,0 +1,542 @@
+//! One reconcile of one cluster: observe, derive events, journal and decide, act, report.
+//!
+//! Per reconcile:
+//! 1. read the cluster's referenced ConfigMaps from the cache and render the cluster;
+//! 2. observe its workloads and endpoints from the caches;
+//! 3. derive events: `Restarted` on the first reconcile of this process (after restoring the
+//!    machine from the journal), otherwise `Paused`/`Resumed`, the observation diff and
+//!    `SpecChanged`, or a `Resync` when nothing changed;
+//! 4. for each event: the machine decides a step, the step is journaled (flushed), then its
+//!    actions run; apply results (`ApplyFinished` with the generation and uid the API server
+//!    returned, or `ApplyFailed`) are fed back before any other event;
+//! 5. write status if it differs from the cached status; requeue.
+
+use super::apply::{self, Applied};
+use super::observe::{CachedObjects, observe_cluster};
+use super::status::{StatusInputs, compute, describe, needs_write};
+use super::{Context, JournalEntry, ReconcileError};
+use crate::crd::StarRocksCluster;
+use crate::journal::{ClusterKey, JournalError};
+use crate::render::names::PAUSE_ANNOTATION;
+use crate::render::{
+    ConfigInputs, RenderError, RenderedCluster, referenced_config_maps, render_cluster,
+};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::runtime::controller::Action as Requeue;
+use kube::runtime::reflector::ObjectRef;
+use starrocks_model::Machine;
+use starrocks_model::action::{Action, EventType};
+use starrocks_model::component::Component;
+use starrocks_model::event::Event;
+use starrocks_model::journal::{Record, replay_with};
+use starrocks_model::observe::{ClusterObservation, diff};
+use starrocks_model::spec::DesiredCluster;
+use starrocks_model::state::LifecycleState;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use tracing::Instrument;
+
+/// Steps one event may cause (its apply results included) before the reconcile gives up: a
+/// guard against a model that loops, which the property tests rule out.
+const MAX_STEPS_PER_EVENT: usize = 64;
+
+/// What this process knows of one cluster between reconciles.
+pub struct ClusterRuntime {
+    /// The lifecycle machine.
+    pub machine: Machine,
+    /// Sequence number of the next journal record.
+    pub next_seq: u64,
+    /// The observation last fed to the machine.
+    pub observation: ClusterObservation,
+    /// The spec last fed to the machine.
+    pub spec: DesiredCluster,
+    /// Whether the pause annotation was set when last fed.
+    pub paused: bool,
+}
+
+/// Whether the cluster carries the pause annotation with value `"true"`.
+pub fn is_paused(cluster: &StarRocksCluster) -> bool {
+    cluster
+        .annotations()
+        .get(PAUSE_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The key of the cluster's journal log.
+///
+/// # Errors
+/// [`ReconcileError::MissingMetadata`] without a uid, namespace or name.
+pub fn cluster_key(cluster: &StarRocksCluster) -> Result<ClusterKey, ReconcileError> {
+    let m = &cluster.metadata;
+    Ok(ClusterKey::new(
+        m.uid
+            .clone()
+            .ok_or(ReconcileError::MissingMetadata("metadata.uid"))?,
+        m.namespace
+            .clone()
+            .ok_or(ReconcileError::MissingMetadata("metadata.namespace"))?,
+        m.name
+            .clone()
+            .ok_or(ReconcileError::MissingMetadata("metadata.name"))?,
+    ))
+}
+
+/// The components the spec declares.
+fn declared(cluster: &StarRocksCluster) -> Vec<Component> {
+    let s = &cluster.spec;
+    [
+        (Component::Fe, s.star_rocks_fe_spec.is_some()),
+        (Component::Be, s.star_rocks_be_spec.is_some()),
+        (Component::Cn, s.star_rocks_cn_spec.is_some()),
+        (Component::FeProxy, s.star_rocks_fe_proxy_spec.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(c, present)| present.then_some(c))
+    .collect()
+}
+
+/// The reconcile entry point kube-runtime calls, in a span carrying the cluster, its state and
+/// the actions taken.
+///
+/// # Errors
+/// [`ReconcileError`]; the controller retries with backoff.
+pub async fn reconcile(
+    cluster: Arc<StarRocksCluster>,
+    ctx: Arc<Context>,
+) -> Result<Requeue, ReconcileError> {
+    let key = cluster_key(&cluster)?;
+    let span = tracing::info_span!(
+        "reconcile",
+        cluster = %format!("{}/{}", key.namespace, key.name),
+        state = tracing::field::Empty,
+        action = tracing::field::Empty,
+    );
+    reconcile_in_span(cluster, ctx, key).instrument(span).await
+}
+
+async fn reconcile_in_span(
+    cluster: Arc<StarRocksCluster>,
+    ctx: Arc<Context>,
+    key: ClusterKey,
+) -> Result<Requeue, ReconcileError> {
+    ctx.caches.wait_until_ready().await?;
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Owned objects go with the cluster (owner references); the log is collected later.
+        return Ok(Requeue::await_change());
+    }
+    let slot = ctx.runtime_slot(&key.uid);
+    let mut guard = slot.lock().await;
+
+    let inputs = config_inputs(&ctx, &cluster, &key.namespace);
+    let rendered = render_cluster(&cluster, &inputs);
+    let desired = desired_of(&cluster, &rendered);
+    let observation = observe(&ctx, &key);
+    let paused = is_paused(&cluster);
+
+    let (mut runtime, events) = match guard.take() {
+        Some(mut rt) => {
+            let mut events = Vec::new();
+            if paused != rt.paused {
+                events.push(if paused {
+                    Event::Paused
+                } else {
+                    Event::Resumed
+                });
+            }
+            events.extend(diff(&rt.observation, &observation));
+            if desired != rt.spec {
+                events.push(Event::SpecChanged {
+                    spec: desired.clone(),
+                });
+            }
+            if events.is_empty() {
+                events.push(Event::Resync);
+            }
+            rt.observation = observation.clone();
+            rt.spec = desired.clone();
+            rt.paused = paused;
+            (rt, events)
+        }
+        None => {
+            let (machine, next_seq) = restore(&ctx, &cluster, &key).await;
+            let rt = ClusterRuntime {
+                machine,
+                next_seq,
+                observation: observation.clone(),
+                spec: desired.clone(),
+                paused,
+            };
+            let restarted = Event::Restarted {
+                spec: desired.clone(),
+                observations: observation.clone(),
+                paused,
+            };
+            (rt, vec![restarted])
+        }
+    };
+
+    let mut outcome = Outcome::default();
+    for event in events {
+        // On error the runtime is dropped (the slot stays empty): the machine may have moved
+        // past what the journal holds, so the next attempt rebuilds it from the journal,
+        // status and observation.
+        feed(
+            &ctx,
+            &cluster,
+            &key,
+            &rendered,
+            &mut runtime,
+            event,
+            &mut outcome,
+        )
+        .await?;
+    }
+
+    let state = runtime.machine.state();
+    let waiting_on = runtime.machine.waiting_on();
+    let span = tracing::Span::current();
+    span.record("state", state.name());
+    span.record("action", outcome.summary().as_str());
+
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let in_spec = declared(&cluster);
+    let status = compute(&StatusInputs {
+        cluster: &cluster,
+        state: &state,
+        waiting_on: waiting_on.as_ref(),
+        observation: &observation,
+        in_spec: &in_spec,
+        now: &now,
+    });
+    *guard = Some(runtime);
+    drop(guard);
+    if needs_write(&cluster, &status) {
+        apply::write_status(&ctx.client, &cluster, &status).await?;
+        outcome.status_written = true;
+    }
+    tracing::debug!(
+        state = %describe(&state, waiting_on.as_ref()),
+        status_written = outcome.status_written,
+        "reconciled"
+    );
+    if outcome.retry {
+        return Ok(Requeue::requeue(ctx.retry_delay(&key.uid)));
+    }
+    ctx.clear_failures(&key.uid);
+    let in_progress = state.rollout().is_some()
+        || matches!(state, LifecycleState::Creating | LifecycleState::WaitingFe);
+    Ok(Requeue::requeue(if in_progress {
+        ctx.config.progress_requeue
+    } else {
+        ctx.config.resync
+    }))
+}
+
+/// What one reconcile did, for its span and its requeue.
+#[derive(Debug, Default)]
+struct Outcome {
+    applied: Vec<Component>,
+    deleted: Vec<Component>,
+    status_written: bool,
+    /// An apply or delete failed: retry with backoff.
+    retry: bool,
+}
+
+impl Outcome {
+    fn summary(&self) -> String {
+        let names = |cs: &[Component]| {
+            cs.iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match (self.applied.is_empty(), self.deleted.is_empty()) {
+            (true, true) => "none".to_string(),
+            (false, true) => format!("apply {}", names(&self.applied)),
+            (true, false) => format!("delete {}", names(&self.deleted)),
+            (false, false) => format!(
+                "apply {}; delete {}",
+                names(&self.applied),
+                names(&self.deleted)
+            ),
+        }
+    }
+}
+
+/// The `data` of every ConfigMap the cluster references that the cache holds.
+fn config_inputs(ctx: &Context, cluster: &StarRocksCluster, namespace: &str) -> ConfigInputs {
+    let mut inputs = ConfigInputs::new();
+    for name in referenced_config_maps(cluster) {
+        let key = ObjectRef::<ConfigMap>::new(&name).within(namespace);
+        if let Some(cm) = ctx.caches.config_maps.get(&key) {
+            inputs.insert(name, cm.data.clone().unwrap_or_default());
+        }
+    }
+    inputs
+}
+
+/// The model's desired state from a render, or an invalid one naming what is wrong.
+fn desired_of(
+    cluster: &StarRocksCluster,
+    rendered: &Result<RenderedCluster, RenderError>,
+) -> DesiredCluster {
+    match rendered {
+        Ok(r) => r.desired(),
+        Err(e) => DesiredCluster {
+            generation: cluster.metadata.generation.unwrap_or(0),
+            components: BTreeMap::new(),
+            invalid: Some(e.to_string()),
+        },
+    }
+}
+
+fn observe(ctx: &Context, key: &ClusterKey) -> ClusterObservation {
+    let in_namespace = |ns: Option<&str>| ns == Some(key.namespace.as_str());
+    let sets = ctx
+        .caches
+        .stateful_sets
+        .state_filter(|s| in_namespace(s.metadata.namespace.as_deref()));
+    let deployments = ctx
+        .caches
+        .deployments
+        .state_filter(|d| in_namespace(d.metadata.namespace.as_deref()));
+    let slices = ctx
+        .caches
+        .endpoint_slices
+        .state_filter(|s| in_namespace(s.metadata.namespace.as_deref()));
+    let sets: Vec<_> = sets.iter().map(|s| s.as_ref()).collect();
+    let deployments: Vec<_> = deployments.iter().map(|d| d.as_ref()).collect();
+    let slices: Vec<_> = slices.iter().map(|s| s.as_ref()).collect();
+    observe_cluster(
+        CachedObjects {
+            stateful_sets: &sets,
+            deployments: &deployments,
+            endpoint_slices: &slices,
+        },
+        &key.namespace,
+        &key.name,
+        &key.uid,
+    )
+}
+
+/// Restores the cluster's machine from its journal log: the replayed machine and the next
+/// sequence number. A log that does not decode is removed and a fresh one started; a log that
+/// today's model replays differently is kept but not trusted (a fresh machine). Either way
+/// the `Restarted` event that follows rebuilds the plan from the CR and the observation, so
+/// status and observation win. A journal state that disagrees with the state in status is
+/// logged and reported as a Warning Event.
+async fn restore(ctx: &Context, cluster: &StarRocksCluster, key: &ClusterKey) -> (Machine, u64) {
+    let rules = ctx.config.rules;
+    let journal = ctx.journal.clone();
+    let uid = key.uid.clone();
+    let read = tokio::task::spawn_blocking(move || journal.read(&uid)).await;
+    let records = match read {
+        Ok(Ok(records)) => records,
+        Ok(Err(e)) => {
+            let journal = ctx.journal.clone();
+            let uid = key.uid.clone();
+            let removed = tokio::task::spawn_blocking(move || journal.remove(&uid)).await;
+            tracing::error!(error = %e, removed = ?removed.ok().map(|r| r.is_ok()),
+                "the cluster's journal log does not decode; it was removed and is rebuilt from status and observation");
+            apply::publish_event(
+                &ctx.recorder,
+                cluster,
+                EventType::Warning,
+                "JournalRebuilt",
+                &format!(
+                    "the journal log does not decode ({e}); rebuilt from status and observation"
+                ),
+            )
+            .await;
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the journal read task failed; starting from status and observation");
+            Vec::new()
+        }
+    };
+    let next_seq = records.last().map_or(0, |r| r.seq + 1);
+    let machine = if records.is_empty() {
+        Machine::with_rules(rules)
+    } else {
+        match replay_with(rules, &records, |_, _| {}) {
+            Ok(machine) => machine,
+            Err(divergence) => {
+                tracing::warn!(%divergence, "today's model replays the journal differently; starting from status and observation");
+                Machine::with_rules(rules)
+            }
+        }
+    };
+    let status_state = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.lifecycle.as_ref())
+        .and_then(|l| l.state.clone());
+    let journal_state = machine.state();
+    if !records.is_empty()
+        && let Some(status_state) = status_state
+        && status_state != journal_state.name()
+    {
+        let message = format!(
+            "the journal says {journal_state} but status says {status_state}; status and observation win"
+        );
+        tracing::warn!("{message}");
+        apply::publish_event(
+            &ctx.recorder,
+            cluster,
+            EventType::Warning,
+            "JournalDisagreesWithStatus",
+            &message,
+        )
+        .await;
+    }
+    (machine, next_seq)
+}
+
+/// Feeds one event and then its apply results, journaling each step before running its
+/// actions (the shell's part of the model's contract: results before anything else).
+async fn feed(
+    ctx: &Context,
+    cluster: &StarRocksCluster,
+    key: &ClusterKey,
+    rendered: &Result<RenderedCluster, RenderError>,
+    runtime: &mut ClusterRuntime,
+    event: Event,
+    outcome: &mut Outcome,
+) -> Result<(), ReconcileError> {
+    let mut pending = VecDeque::from([event]);
+    let mut steps = 0;
+    while let Some(event) = pending.pop_front() {
+        steps += 1;
+        if steps > MAX_STEPS_PER_EVENT {
+            tracing::error!(last = ?event, "the model did not settle; stopping this reconcile");
+            outcome.retry = true;
+            return Ok(());
+        }
+        let step = runtime.machine.handle(&event);
+        let noop =
+            matches!(event, Event::Resync) && step.before == step.after && step.actions.is_empty();
+        if noop {
+            continue;
+        }
+        let actions = step.actions.clone();
+        let record = Record::new(runtime.next_seq, chrono::Utc::now(), event, step);
+        append(ctx, key, record).await?;
+        runtime.next_seq += 1;
+        for action in actions {
+            if let Some(result) = execute(ctx, cluster, key, rendered, &action, outcome).await {
+                pending.push_back(result);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends one record, flushed, then announces it.
+async fn append(ctx: &Context, key: &ClusterKey, record: Record) -> Result<(), ReconcileError> {
+    let journal = ctx.journal.clone();
+    let (k, r) = (key.clone(), record.clone());
+    let result = tokio::task::spawn_blocking(move || journal.append(&k, std::slice::from_ref(&r)))
+        .await
+        .map_err(|_| ReconcileError::JournalTask(key.to_string()))?;
+    result.map_err(|source: JournalError| ReconcileError::Journal {
+        cluster: key.to_string(),
+        source: Box::new(source),
+    })?;
+    tracing::info!(
+        seq = record.seq,
+        event = record.event.kind(),
+        before = %record.before,
+        after = %record.after,
+        actions = record.actions.len(),
+        "step"
+    );
+    let _ = ctx.records.send(JournalEntry {
+        cluster: key.clone(),
+        record,
+    });
+    Ok(())
+}
+
+/// Runs one action; returns the event to feed back (apply results).
+async fn execute(
+    ctx: &Context,
+    cluster: &StarRocksCluster,
+    key: &ClusterKey,
+    rendered: &Result<RenderedCluster, RenderError>,
+    action: &Action,
+    outcome: &mut Outcome,
+) -> Option<Event> {
+    match action {
+        Action::Apply {
+            component,
+            template_hash,
+            replicas,
+        } => {
+            let failed = |reason: String| Event::ApplyFailed {
+                component: *component,
+                template_hash: template_hash.clone(),
+                reason,
+            };
+            let objects = match rendered {
+                Ok(r) => r.component(*component),
+                Err(e) => return Some(failed(format!("the spec does not render: {e}"))),
+            };
+            let Some(objects) = objects.filter(|o| o.desired.template_hash == *template_hash)
+            else {
+                // The model asked for a template this render does not produce: the spec
+                // changed under it; the SpecChanged event that follows replans.
+                return Some(failed(
+                    "the rendered template changed; replanning".to_string(),
+                ));
+            };
+            match apply::apply_component(&ctx.client, &key.namespace, objects, *replicas).await {
+                Ok(Applied { generation, uid }) => {
+                    outcome.applied.push(*component);
+                    Some(Event::ApplyFinished {
+                        component: *component,
+                        template_hash: template_hash.clone(),
+                        generation,
+                        uid,
+                    })
+                }
+                Err(e) => {
+                    outcome.retry = true;
+                    tracing::warn!(%component, error = %e, transient = e.is_transient(), "apply failed");
+                    Some(failed(e.to_string()))
+                }
+            }
+        }
+        Action::Delete { component } => {
+            match apply::delete_component(&ctx.client, &key.namespace, &key.name, *component).await
+            {
+                Ok(()) => outcome.deleted.push(*component),
+                Err(e) => {
+                    outcome.retry = true;
+                    tracing::warn!(%component, error = %e, "delete failed");
+                    apply::publish_event(
+                        &ctx.recorder,
+                        cluster,
+                        EventType::Warning,
+                        "DeleteFailed",
+                        &format!("{e}; retrying"),
+                    )
+                    .await;
+                }
+            }
+            None
+        }
+        // Status is computed from the machine once per reconcile, after every step.
+        Action::WriteStatus { .. } => None,
+        Action::EmitEvent {
+            event_type,
+            reason,
+            message,
+        } => {
+            apply::publish_event(&ctx.recorder, cluster, *event_type, reason, message).await;
+            None
+        }
+    }
+}
