@@ -1,0 +1,319 @@
+//! Shared set-up of the operator's integration tests: an embedded simulated cluster, the
+//! operator as a task with a sled journal in a temporary directory, and the checks.
+
+#![allow(dead_code)]
+
+use kube::ResourceExt;
+use kube_sim::SimOptions;
+use starrocks_model::component::Tier;
+use starrocks_model::journal::Record;
+use starrocks_operator::controller::ControllerConfig;
+use starrocks_operator::crd::StarRocksCluster;
+use starrocks_operator::embedded::{Embedded, RunningOperator, steady_at};
+use starrocks_operator::journal::{JournalStore, OpenOptions, Recovery, SledJournal};
+use starrocks_operator::witness::{self, TemplateWrite};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Upper bound of one phase (a first deployment or a rollout).
+pub const PHASE: Duration = Duration::from_secs(60);
+
+/// The upgrade order and the downgrade order.
+pub const UPGRADE: [Tier; 3] = [Tier::Be, Tier::Cn, Tier::Fe];
+pub const DOWNGRADE: [Tier; 3] = [Tier::Fe, Tier::Be, Tier::Cn];
+
+/// Fast simulated pods: Ready 100 ms after creation.
+pub fn sim_options() -> SimOptions {
+    SimOptions {
+        pod_ready_delay: Duration::from_millis(100),
+        ..SimOptions::default()
+    }
+}
+
+/// Short intervals so that resyncs and retries happen within a test.
+pub fn test_config() -> ControllerConfig {
+    ControllerConfig {
+        resync: Duration::from_millis(400),
+        progress_requeue: Duration::from_millis(500),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(800),
+        ..ControllerConfig::default()
+    }
+}
+
+pub struct Env {
+    pub embedded: Embedded,
+    pub dir: tempfile::TempDir,
+    pub journal: Option<Arc<SledJournal>>,
+    pub operator: Option<RunningOperator>,
+    pub config: ControllerConfig,
+}
+
+impl Env {
+    pub async fn start() -> Env {
+        Env::start_with(sim_options(), test_config()).await
+    }
+
+    pub async fn start_with(options: SimOptions, config: ControllerConfig) -> Env {
+        let embedded = Embedded::start(options).await.expect("simulator starts");
+        embedded
+            .ensure_namespace("starrocks")
+            .await
+            .expect("namespace");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env = Env {
+            embedded,
+            dir,
+            journal: None,
+            operator: None,
+            config,
+        };
+        env.start_operator();
+        env
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.dir.path().join("journal")
+    }
+
+    /// Opens the journal (moving a corrupt one aside) and starts the operator.
+    pub fn start_operator(&mut self) -> Option<Recovery> {
+        let (journal, recovery) =
+            SledJournal::open(self.journal_path(), OpenOptions::default()).expect("journal opens");
+        let journal = Arc::new(journal);
+        self.operator = Some(
+            self.embedded
+                .spawn_operator(journal.clone(), self.config.clone()),
+        );
+        self.journal = Some(journal);
+        recovery
+    }
+
+    /// Kills the operator task wherever it is, and closes the journal once nothing of the
+    /// dead operator holds it.
+    pub async fn kill_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.kill().await;
+        }
+        self.close_journal().await;
+    }
+
+    async fn close_journal(&mut self) {
+        let Some(mut journal) = self.journal.take() else {
+            return;
+        };
+        for _ in 0..500 {
+            match Arc::try_unwrap(journal) {
+                Ok(j) => {
+                    drop(j);
+                    return;
+                }
+                Err(still_shared) => {
+                    journal = still_shared;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        panic!("the killed operator's journal handle was never released");
+    }
+
+    pub fn journal(&self) -> &SledJournal {
+        self.journal.as_deref().expect("journal open")
+    }
+
+    /// Every record of the cluster's log.
+    pub fn records(&self, cluster: &StarRocksCluster) -> Vec<Record> {
+        let uid = cluster.metadata.uid.clone().expect("uid");
+        self.journal().read(&uid).expect("journal reads")
+    }
+
+    /// Creates every object of a manifest (ConfigMaps, Secrets, the cluster) and returns the
+    /// cluster.
+    pub async fn create(&self, yaml: &str) -> StarRocksCluster {
+        self.embedded
+            .sim
+            .create_from_yaml(yaml)
+            .expect("manifest applies");
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml).expect("yaml");
+        let doc = docs
+            .into_iter()
+            .find(|d| d["kind"] == "StarRocksCluster")
+            .expect("a StarRocksCluster in the manifest");
+        let ns = doc["metadata"]["namespace"].as_str().unwrap_or("default");
+        let name = doc["metadata"]["name"].as_str().expect("name");
+        self.get(ns, name).await
+    }
+
+    pub async fn get(&self, ns: &str, name: &str) -> StarRocksCluster {
+        kube::Api::<StarRocksCluster>::namespaced(self.embedded.client.clone(), ns)
+            .get(name)
+            .await
+            .expect("cluster exists")
+    }
+
+    /// Waits until the cluster is Steady and running at `generation`.
+    pub async fn steady(&self, cluster: &StarRocksCluster, generation: i64) -> StarRocksCluster {
+        let ns = cluster.namespace().expect("ns");
+        let name = cluster.name_any();
+        self.embedded
+            .wait_for(
+                &ns,
+                &name,
+                &format!("{name} Steady at generation {generation}"),
+                PHASE,
+                |c| steady_at(c, generation),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Waits until the lifecycle state is `state`.
+    pub async fn state(&self, cluster: &StarRocksCluster, state: &str) -> StarRocksCluster {
+        let ns = cluster.namespace().expect("ns");
+        let name = cluster.name_any();
+        self.embedded
+            .wait_for(&ns, &name, &format!("{name} in {state}"), PHASE, |c| {
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.lifecycle.as_ref())
+                    .and_then(|l| l.state.as_deref())
+                    == Some(state)
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn patch(&self, cluster: &StarRocksCluster, patch: serde_json::Value) -> i64 {
+        let c = self
+            .embedded
+            .patch_cluster(
+                &cluster.namespace().expect("ns"),
+                &cluster.name_any(),
+                patch,
+            )
+            .await
+            .expect("patch applies");
+        c.metadata.generation.expect("generation")
+    }
+
+    /// Sets the image tag of every StarRocks component the cluster has. Returns the new
+    /// generation.
+    pub async fn set_tag(&self, cluster: &StarRocksCluster, tag: &str) -> i64 {
+        self.patch(cluster, tag_patch(cluster, tag)).await
+    }
+
+    /// Template writes of the cluster after resource version `since`.
+    pub fn writes_since(&self, cluster: &StarRocksCluster, since: u64) -> Vec<TemplateWrite> {
+        witness::template_writes(
+            &self.embedded.sim.audit(),
+            &cluster.namespace().expect("ns"),
+            &cluster.name_any(),
+        )
+        .into_iter()
+        .filter(|w| w.resource_version > since)
+        .collect()
+    }
+
+    /// Asserts the tier order of the writes, and that each of `expected` tiers was written.
+    pub fn assert_order(
+        &self,
+        cluster: &StarRocksCluster,
+        writes: &[TemplateWrite],
+        order: &[Tier],
+    ) {
+        let violations =
+            witness::check_tier_order(writes, &self.embedded.samples(), &cluster.name_any(), order);
+        assert!(
+            violations.is_empty(),
+            "order violated:\n{violations:#?}\ntimeline:\n{}",
+            witness::timeline(writes)
+        );
+    }
+
+    pub fn assert_first_deployment(&self, cluster: &StarRocksCluster) {
+        let violations = witness::check_first_deployment(
+            &self.embedded.sim.audit(),
+            &self.embedded.samples(),
+            &cluster.namespace().expect("ns"),
+            &cluster.name_any(),
+        );
+        assert!(
+            violations.is_empty(),
+            "first deployment order violated: {violations:#?}"
+        );
+    }
+
+    /// The cluster's journal replays with no divergence under today's model.
+    pub fn assert_replays(&self, cluster: &StarRocksCluster) -> usize {
+        let records = self.records(cluster);
+        assert!(!records.is_empty(), "the journal has records");
+        if let Err(d) = starrocks_model::journal::replay(&records) {
+            panic!("the journal of {} diverges: {d}", cluster.name_any());
+        }
+        records.len()
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(op) = self.operator.take() {
+            op.stop().await;
+        }
+        self.embedded.shutdown().await;
+    }
+}
+
+/// A merge patch setting the tag of every StarRocks image of the cluster.
+pub fn tag_patch(cluster: &StarRocksCluster, tag: &str) -> serde_json::Value {
+    let retag = |image: &str| match image.rsplit_once(':') {
+        Some((repo, _)) => format!("{repo}:{tag}"),
+        None => format!("{image}:{tag}"),
+    };
+    let s = &cluster.spec;
+    let mut spec = serde_json::Map::new();
+    if let Some(fe) = &s.star_rocks_fe_spec {
+        spec.insert(
+            "starRocksFeSpec".into(),
+            serde_json::json!({"image": retag(&fe.component.load.image)}),
+        );
+    }
+    if let Some(be) = &s.star_rocks_be_spec {
+        spec.insert(
+            "starRocksBeSpec".into(),
+            serde_json::json!({"image": retag(&be.component.load.image)}),
+        );
+    }
+    if let Some(cn) = &s.star_rocks_cn_spec {
+        spec.insert(
+            "starRocksCnSpec".into(),
+            serde_json::json!({"image": retag(&cn.component.load.image)}),
+        );
+    }
+    serde_json::json!({ "spec": spec })
+}
+
+/// The example manifests under `deploy/examples/`, by file name.
+pub fn examples() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("examples dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).expect("example reads"),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+pub fn example(file: &str) -> String {
+    examples()
+        .into_iter()
+        .find(|(f, _)| f == file)
+        .map(|(_, y)| y)
+        .unwrap_or_else(|| panic!("no example {file}"))
+}
