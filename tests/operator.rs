@@ -189,21 +189,43 @@ async fn a_config_change_rolls_be_before_fe() {
         .await;
     env.steady(&cluster, 1).await;
     env.assert_first_deployment(&cluster);
-    let mark = env.embedded.sim.resource_version();
-    // Change both config files: only the referenced content changes, not the CR.
     let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(env.embedded.client.clone(), "starrocks");
-    for (name, key) in [("fe-config", "fe.conf"), ("be-config", "be.conf")] {
-        let mut cm = cms.get(name).await.unwrap();
-        let data = cm.data.get_or_insert_default();
-        let text = data.get(key).cloned().unwrap_or_default();
-        data.insert(
-            key.to_string(),
-            format!("{text}\nsys_log_verbose_modules = starrocks\n"),
-        );
-        cm.metadata.managed_fields = None;
-        cms.replace(name, &Default::default(), &cm).await.unwrap();
-    }
+    let edit = |name: &'static str, key: &'static str| {
+        let cms = cms.clone();
+        async move {
+            let mut cm = cms.get(name).await.unwrap();
+            let data = cm.data.get_or_insert_default();
+            let text = data.get(key).cloned().unwrap_or_default();
+            data.insert(
+                key.to_string(),
+                format!("{text}\nsys_log_verbose_modules = starrocks\n"),
+            );
+            cm.metadata.managed_fields = None;
+            cms.replace(name, &Default::default(), &cm).await.unwrap();
+        }
+    };
+    // One ConfigMap: only the component that mounts it rolls (no CR change).
+    let mark = env.embedded.sim.resource_version();
+    edit("be-config", "be.conf").await;
+    env.state(&cluster, "UpgradingBe").await;
+    env.steady(&cluster, 1).await;
+    let writes = env.writes_since(&cluster, mark);
+    assert_eq!(
+        writes.iter().map(|w| w.component).collect::<Vec<_>>(),
+        vec![starrocks_model::Component::Be],
+        "{writes:#?}"
+    );
+    // Two ConfigMaps cannot change at once; with the cluster paused, both changes are seen
+    // as one and roll as an upgrade does: BE, then FE.
+    let pause = serde_json::json!({"metadata": {"annotations": {"starrocks.com/paused": "true"}}});
+    env.patch(&cluster, pause).await;
+    env.state(&cluster, "Paused").await;
+    let mark = env.embedded.sim.resource_version();
+    edit("fe-config", "fe.conf").await;
+    edit("be-config", "be.conf").await;
+    let resume = serde_json::json!({"metadata": {"annotations": {"starrocks.com/paused": null}}});
+    env.patch(&cluster, resume).await;
     // The generation does not change; wait for the rollout to start and finish.
     env.state(&cluster, "UpgradingBe").await;
     env.steady(&cluster, 1).await;

@@ -346,7 +346,7 @@ impl Operator {
     /// end the run.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
         let ctx = self.ctx.clone();
-        let janitor = tokio::spawn({
+        let _janitor = AbortOnDrop(tokio::spawn({
             let ctx = ctx.clone();
             async move {
                 let period = (ctx.config.keep_deleted_logs / 4).max(Duration::from_secs(1));
@@ -369,7 +369,7 @@ impl Operator {
                     }
                 }
             }
-        });
+        }));
         self.controller
             .graceful_shutdown_on(shutdown)
             .run(reconcile::reconcile, error_policy, ctx)
@@ -383,7 +383,16 @@ impl Operator {
                 }
             })
             .await;
-        janitor.abort();
+    }
+}
+
+/// Aborts a task when dropped, so that a task spawned by [`Operator::run`] ends with it,
+/// even when the run future itself is dropped (aborted) rather than shut down.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

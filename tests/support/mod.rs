@@ -146,10 +146,8 @@ impl Env {
     }
 
     pub async fn get(&self, ns: &str, name: &str) -> StarRocksCluster {
-        kube::Api::<StarRocksCluster>::namespaced(self.embedded.client.clone(), ns)
-            .get(name)
-            .await
-            .expect("cluster exists")
+        let api = kube::Api::<StarRocksCluster>::namespaced(self.embedded.client.clone(), ns);
+        retry(|| api.get(name)).await
     }
 
     /// Waits until the cluster is Steady and running at `generation`.
@@ -185,15 +183,9 @@ impl Env {
     }
 
     pub async fn patch(&self, cluster: &StarRocksCluster, patch: serde_json::Value) -> i64 {
-        let c = self
-            .embedded
-            .patch_cluster(
-                &cluster.namespace().expect("ns"),
-                &cluster.name_any(),
-                patch,
-            )
-            .await
-            .expect("patch applies");
+        let ns = cluster.namespace().expect("ns");
+        let name = cluster.name_any();
+        let c = retry(|| self.embedded.patch_cluster(&ns, &name, patch.clone())).await;
         c.metadata.generation.expect("generation")
     }
 
@@ -260,6 +252,21 @@ impl Env {
         }
         self.embedded.shutdown().await;
     }
+}
+
+/// Retries a request of the test itself through injected faults (up to 50 times).
+pub async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
+    mut call: impl FnMut() -> F,
+) -> T {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match call().await {
+            Ok(v) => return v,
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("a test request kept failing: {last}");
 }
 
 /// A merge patch setting the tag of every StarRocks image of the cluster.
