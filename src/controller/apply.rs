@@ -4,7 +4,8 @@
 
 use crate::crd::{StarRocksCluster, StarRocksClusterStatus};
 use crate::render::names::{
-    FIELD_MANAGER, autoscaler_name, pdb_name, search_service_name, service_name, workload_name,
+    ADOPTED_HASH_ANNOTATION, FIELD_MANAGER, autoscaler_name, pdb_name, search_service_name,
+    service_name, workload_name,
 };
 use crate::render::{ComponentObjects, Workload};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -269,6 +270,51 @@ pub async fn write_status(
             name,
             source,
         })
+}
+
+/// Marks a component's workload as adopted with a metadata-only server-side apply of the
+/// `starrocks.com/adopted-template-hash` annotation (no pod template change, so no pod
+/// restarts and no new `metadata.generation`).
+///
+/// # Errors
+/// [`WriteError::Apply`].
+pub async fn mark_adopted(
+    client: &Client,
+    namespace: &str,
+    cluster: &str,
+    component: Component,
+    template_hash: &str,
+) -> Result<(), WriteError> {
+    let name = workload_name(cluster, component);
+    let (api_version, kind) = match component {
+        Component::FeProxy => (Deployment::api_version(&()), Deployment::kind(&())),
+        _ => (StatefulSet::api_version(&()), StatefulSet::kind(&())),
+    };
+    let body = serde_json::json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "metadata": {
+            "name": name,
+            "annotations": {ADOPTED_HASH_ANNOTATION: template_hash},
+        },
+    });
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let result = match component {
+        Component::FeProxy => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .patch(&name, &params, &Patch::Apply(body))
+            .await
+            .map(|_| ()),
+        _ => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .patch(&name, &params, &Patch::Apply(body))
+            .await
+            .map(|_| ()),
+    };
+    result.map_err(|source| WriteError::Apply {
+        kind: kind.to_string(),
+        namespace: namespace.to_string(),
+        name,
+        source,
+    })
 }
 
 /// Publishes a Kubernetes Event about the cluster (`events.k8s.io/v1`). Failures are logged,

@@ -5,13 +5,16 @@
 //! Field meanings follow the Kubernetes API reference for `apps/v1` StatefulSet and
 //! Deployment and `discovery.k8s.io/v1` EndpointSlice.
 
-use crate::render::names::{TEMPLATE_HASH_ANNOTATION, service_name, workload_name};
+use crate::render::names::{
+    ADOPTED_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, service_name, workload_name,
+};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use starrocks_model::component::Component;
 use starrocks_model::observe::{ClusterObservation, ComponentObservation};
+use starrocks_model::spec::DesiredComponent;
 
 /// Label the EndpointSlice controller puts on each slice: the name of its Service
 /// (Kubernetes API reference, EndpointSlice).
@@ -40,13 +43,18 @@ pub fn belongs_to(meta: &ObjectMeta, cluster_uid: &str) -> bool {
     }
 }
 
-/// The pod template's `starrocks.com/template-hash` annotation and first container image.
-fn template_facts(template: &PodTemplateSpec) -> (Option<String>, Option<String>) {
+/// The pod template's `starrocks.com/template-hash` annotation (or, for an adopted object,
+/// the object's `starrocks.com/adopted-template-hash`) and first container image.
+fn template_facts(
+    meta: &ObjectMeta,
+    template: &PodTemplateSpec,
+) -> (Option<String>, Option<String>) {
     let hash = template
         .metadata
         .as_ref()
         .and_then(|m| m.annotations.as_ref())
         .and_then(|a| a.get(TEMPLATE_HASH_ANNOTATION))
+        .or_else(|| meta.annotations.as_ref()?.get(ADOPTED_HASH_ANNOTATION))
         .cloned();
     let image = template
         .spec
@@ -80,7 +88,7 @@ pub fn ready_endpoints(slices: &[&EndpointSlice], namespace: &str, service: &str
 pub fn stateful_set_observation(sts: &StatefulSet) -> ComponentObservation {
     let spec = &sts.spec;
     let status = sts.status.as_ref();
-    let (template_hash, image) = template_facts(&spec.template);
+    let (template_hash, image) = template_facts(&sts.metadata, &spec.template);
     ComponentObservation {
         uid: sts.metadata.uid.clone(),
         generation: sts.metadata.generation.unwrap_or(0),
@@ -104,7 +112,7 @@ pub fn stateful_set_observation(sts: &StatefulSet) -> ComponentObservation {
 pub fn deployment_observation(deploy: &Deployment) -> ComponentObservation {
     let spec = &deploy.spec;
     let status = deploy.status.as_ref();
-    let (template_hash, image) = template_facts(&spec.template);
+    let (template_hash, image) = template_facts(&deploy.metadata, &spec.template);
     ComponentObservation {
         uid: deploy.metadata.uid.clone(),
         generation: deploy.metadata.generation.unwrap_or(0),
@@ -159,6 +167,17 @@ pub fn observe_cluster(
         }
     }
     out
+}
+
+/// Whether a workload found without any template hash (created by the upstream operator, or
+/// by hand) can be adopted as it is: it runs the desired image with the desired replica
+/// count. The upstream operator rendered it from the same StarRocksCluster, so its pod
+/// template is taken as the desired one, and adopting it rolls no pod. A workload that
+/// differs in image or replicas is not adopted: the ordered rollout replaces its template.
+pub fn adoptable(observation: &ComponentObservation, desired: &DesiredComponent) -> bool {
+    observation.template_hash.is_none()
+        && observation.image.as_deref() == Some(desired.image.as_str())
+        && desired.replicas.is_none_or(|r| r == observation.replicas)
 }
 
 /// The cluster name a Service named by the EndpointSlice label belongs to, by the

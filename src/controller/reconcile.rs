@@ -132,8 +132,11 @@ async fn reconcile_in_span(
     let inputs = config_inputs(&ctx, &cluster, &key.namespace);
     let rendered = render_cluster(&cluster, &inputs);
     let desired = desired_of(&cluster, &rendered);
-    let observation = observe(&ctx, &key);
+    let mut observation = observe(&ctx, &key);
     let paused = is_paused(&cluster);
+    if !paused {
+        adopt(&ctx, &cluster, &key, &desired, &mut observation).await;
+    }
 
     let (mut runtime, events) = match guard.take() {
         Some(mut rt) => {
@@ -319,6 +322,54 @@ fn observe(ctx: &Context, key: &ClusterKey) -> ClusterObservation {
         &key.name,
         &key.uid,
     )
+}
+
+/// Adopts workloads found without a template hash that already run the desired image and
+/// replicas (see [`super::observe::adoptable`]): marks each with a metadata-only apply and
+/// observes it at the desired hash, so that the model sees it as applied and no pod rolls.
+/// A failed mark is retried on the next reconcile; meanwhile the workload is observed as it is.
+async fn adopt(
+    ctx: &Context,
+    cluster: &StarRocksCluster,
+    key: &ClusterKey,
+    desired: &DesiredCluster,
+    observation: &mut ClusterObservation,
+) {
+    for (component, observed) in observation.iter_mut() {
+        let Some(want) = desired.get(*component) else {
+            continue;
+        };
+        if !super::observe::adoptable(observed, want) {
+            continue;
+        }
+        match apply::mark_adopted(
+            &ctx.client,
+            &key.namespace,
+            &key.name,
+            *component,
+            &want.template_hash,
+        )
+        .await
+        {
+            Ok(()) => {
+                observed.template_hash = Some(want.template_hash.clone());
+                let message = format!(
+                    "adopted the existing {component} workload running {} as it is (no pods restarted)",
+                    want.image
+                );
+                tracing::info!(%component, "{message}");
+                apply::publish_event(
+                    &ctx.recorder,
+                    cluster,
+                    EventType::Normal,
+                    "Adopted",
+                    &message,
+                )
+                .await;
+            }
+            Err(e) => tracing::warn!(%component, error = %e, "adoption mark failed; retrying"),
+        }
+    }
 }
 
 /// Restores the cluster's machine from its journal log: the replayed machine and the next

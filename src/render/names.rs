@@ -14,6 +14,11 @@ pub const OWNER_LABEL: &str = "app.starrocks.ownerreference/name";
 /// Pod-template annotation holding the sha256 of the rendered pod template and the
 /// referenced config content (hex). A change rolls the pods.
 pub const TEMPLATE_HASH_ANNOTATION: &str = "starrocks.com/template-hash";
+/// Workload annotation (on the StatefulSet or Deployment itself, not its pod template) that
+/// marks an object created by the upstream operator as adopted: its pod template is taken to
+/// be the render with this hash, so adoption does not roll pods. Written by a metadata-only
+/// apply; the operator's next full apply of the component removes it.
+pub const ADOPTED_HASH_ANNOTATION: &str = "starrocks.com/adopted-template-hash";
 /// The field manager of this operator's server-side applies.
 pub const FIELD_MANAGER: &str = "starrocks-operator";
 /// Annotation on a StarRocksCluster that pauses it when set to `"true"`: nothing is applied

@@ -56,21 +56,26 @@ impl Env {
     }
 
     pub async fn start_with(options: SimOptions, config: ControllerConfig) -> Env {
+        let mut env = Env::without_operator(options, config).await;
+        env.start_operator();
+        env
+    }
+
+    /// The simulator and the journal directory, the operator not started yet.
+    pub async fn without_operator(options: SimOptions, config: ControllerConfig) -> Env {
         let embedded = Embedded::start(options).await.expect("simulator starts");
         embedded
             .ensure_namespace("starrocks")
             .await
             .expect("namespace");
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut env = Env {
+        Env {
             embedded,
             dir,
             journal: None,
             operator: None,
             config,
-        };
-        env.start_operator();
-        env
+        }
     }
 
     pub fn journal_path(&self) -> PathBuf {
