@@ -77,6 +77,8 @@ pub struct Embedded {
 /// An operator running as a task against the embedded cluster.
 pub struct RunningOperator {
     task: JoinHandle<()>,
+    /// The operator's shared context (reconcile count, caches, journal).
+    pub context: Arc<crate::controller::Context>,
     shutdown: Option<oneshot::Sender<()>>,
     /// Journal records as they are appended.
     pub records: broadcast::Receiver<JournalEntry>,
@@ -273,12 +275,14 @@ impl Embedded {
             "starrocks-operator".into(),
         );
         let records = operator.subscribe();
+        let context = operator.context();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(operator.run(async move {
             let _ = rx.await;
         }));
         RunningOperator {
             task,
+            context,
             shutdown: Some(tx),
             records,
         }

@@ -26,6 +26,8 @@ pub struct WorkloadSample {
     pub name: String,
     /// `metadata.generation`.
     pub generation: i64,
+    /// When the watch delivered this state (for latency figures, not for ordering).
+    pub seen_at: chrono::DateTime<chrono::Utc>,
     /// Whether the workload has rolled out its current generation: `status.observedGeneration
     /// == metadata.generation`, `currentRevision == updateRevision` (StatefulSets), and
     /// `replicas == readyReplicas == updatedReplicas == spec.replicas`.
@@ -48,6 +50,7 @@ impl WorkloadSample {
             resource_version: sts.metadata.resource_version.as_ref()?.parse().ok()?,
             name: sts.metadata.name.clone()?,
             generation,
+            seen_at: chrono::Utc::now(),
             rolled_out,
         })
     }
@@ -65,6 +68,7 @@ impl WorkloadSample {
             resource_version: d.metadata.resource_version.as_ref()?.parse().ok()?,
             name: d.metadata.name.clone()?,
             generation,
+            seen_at: chrono::Utc::now(),
             rolled_out,
         })
     }
@@ -215,6 +219,58 @@ pub fn check_tier_order(
     violations
 }
 
+/// For each template write of a later tier, the time from the first watched state in which
+/// every earlier-tier component had rolled out its last template to that write: how long the
+/// operator took to start the next tier. One figure per tier change of the rollout.
+pub fn next_tier_latencies(
+    writes: &[TemplateWrite],
+    samples: &[WorkloadSample],
+    cluster: &str,
+    order: &[Tier],
+) -> Vec<chrono::Duration> {
+    let rank = |c: Component| order.iter().position(|t| *t == c.tier());
+    let mut out = Vec::new();
+    for (k, tier) in order.iter().enumerate().skip(1) {
+        let Some(first) = writes
+            .iter()
+            .filter(|w| w.component.tier() == *tier)
+            .min_by_key(|w| w.resource_version)
+        else {
+            continue;
+        };
+        let previous: Vec<&TemplateWrite> = Component::ALL
+            .iter()
+            .filter(|c| rank(**c).is_some_and(|j| j + 1 == k))
+            .filter_map(|c| {
+                writes
+                    .iter()
+                    .filter(|w| w.component == *c)
+                    .max_by_key(|w| w.resource_version)
+            })
+            .collect();
+        if previous.is_empty() {
+            continue;
+        }
+        // The moment the last of the previous tier's components was seen rolled out.
+        let done = previous
+            .iter()
+            .filter_map(|p| {
+                let name = workload_name(cluster, p.component);
+                samples
+                    .iter()
+                    .filter(|s| s.name == name && s.rolled_out && s.generation >= p.generation)
+                    .filter(|s| s.resource_version < first.resource_version)
+                    .map(|s| s.seen_at)
+                    .min()
+            })
+            .max();
+        if let Some(done) = done {
+            out.push(first.time - done);
+        }
+    }
+    out
+}
+
 /// The template writes as a readable timeline, one line each:
 /// `+1.234s  BE  generation 2  [starrocks/be-ubuntu:3.3.5]`, times relative to the first.
 pub fn timeline(writes: &[TemplateWrite]) -> String {
@@ -254,6 +310,7 @@ mod tests {
             resource_version: rv,
             name: name.into(),
             generation,
+            seen_at: chrono::DateTime::UNIX_EPOCH,
             rolled_out,
         }
     }

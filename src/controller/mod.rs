@@ -175,6 +175,7 @@ pub struct Context {
     failures: Mutex<HashMap<String, u32>>,
     deleted_since: Mutex<HashMap<String, Instant>>,
     records: broadcast::Sender<JournalEntry>,
+    reconciles: std::sync::atomic::AtomicU64,
 }
 
 impl Context {
@@ -196,6 +197,11 @@ impl Context {
             .retry_base
             .saturating_mul(factor)
             .min(self.config.retry_max)
+    }
+
+    /// Reconciles started since the operator was built.
+    pub fn reconcile_count(&self) -> u64 {
+        self.reconciles.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn clear_failures(&self, uid: &str) {
@@ -326,6 +332,7 @@ impl Operator {
             failures: Mutex::default(),
             deleted_since: Mutex::default(),
             records,
+            reconciles: std::sync::atomic::AtomicU64::new(0),
         });
         Operator { ctx, controller }
     }

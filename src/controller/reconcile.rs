@@ -122,6 +122,8 @@ async fn reconcile_in_span(
     key: ClusterKey,
 ) -> Result<Requeue, ReconcileError> {
     ctx.caches.wait_until_ready().await?;
+    ctx.reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if cluster.metadata.deletion_timestamp.is_some() {
         // Owned objects go with the cluster (owner references); the log is collected later.
         return Ok(Requeue::await_change());
