@@ -5,7 +5,7 @@
 
 use crate::controller::ControllerConfig;
 use crate::embedded::{Embedded, EmbeddedError, steady_at};
-use crate::journal::replay::{actions_summary, event_detail};
+use crate::journal::replay::actions_summary;
 use crate::journal::{JournalError, OpenOptions, SledJournal};
 use crate::witness::{self, Violation};
 use kube::ResourceExt;
@@ -94,12 +94,12 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
                 continue;
             }
             let line = format!(
-                "[{:>6.2}s] {:<10} {:<28} {} -> {}  {}",
+                "[{:>6.2}s] {}: {} -> {} (on {}): {}",
                 started.elapsed().as_secs_f64(),
                 entry.cluster.name,
-                event_detail(&r.event).chars().take(28).collect::<String>(),
                 r.before.name(),
                 r.after.name(),
+                r.event.kind(),
                 actions_summary(&r.actions)
             );
             println!("{line}");
