@@ -12,6 +12,7 @@ use kube::api::ListParams;
 use starrocks_model::journal::replay_with;
 use starrocks_model::{Direction, Rules, Tier};
 use starrocks_operator::crd::ConditionType;
+use starrocks_operator::journal::JournalStore;
 use support::{DOWNGRADE, Env, UPGRADE, example, examples};
 
 fn condition<'a>(
@@ -425,5 +426,55 @@ async fn the_witness_catches_an_operator_with_the_wrong_order() {
         !violations.is_empty(),
         "FE-first must be caught from the audit log: {writes:#?}"
     );
+    env.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_component_is_deleted_and_a_deleted_clusters_log_is_collected() {
+    let config = starrocks_operator::controller::ControllerConfig {
+        keep_deleted_logs: std::time::Duration::from_millis(500),
+        ..support::test_config()
+    };
+    let env = Env::start_with(support::sim_options(), config).await;
+    let cluster = env.create(&example("starrocks-cluster-demo.yaml")).await;
+    env.steady(&cluster, 1).await;
+    let generation = env
+        .patch(
+            &cluster,
+            serde_json::json!({"spec": {"starRocksCnSpec": null}}),
+        )
+        .await;
+    env.steady(&cluster, generation).await;
+    let sets: kube::Api<StatefulSet> =
+        kube::Api::namespaced(env.embedded.client.clone(), "starrocks");
+    let mut gone = false;
+    for _ in 0..250 {
+        if sets.get_opt("demo-cn").await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(gone, "the CN StatefulSet is deleted");
+    let services: kube::Api<k8s_openapi::api::core::v1::Service> =
+        kube::Api::namespaced(env.embedded.client.clone(), "starrocks");
+    assert!(services.get_opt("demo-cn-service").await.unwrap().is_none());
+    assert!(sets.get_opt("demo-be").await.unwrap().is_some(), "BE stays");
+    env.assert_replays(&cluster);
+
+    // Deleting the cluster removes its journal log after the grace period.
+    let uid = cluster.metadata.uid.clone().unwrap();
+    let clusters: kube::Api<starrocks_operator::crd::StarRocksCluster> =
+        kube::Api::namespaced(env.embedded.client.clone(), "starrocks");
+    clusters.delete("demo", &Default::default()).await.unwrap();
+    let mut collected = false;
+    for _ in 0..250 {
+        if env.journal().read(&uid).unwrap().is_empty() {
+            collected = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(collected, "the deleted cluster's log is removed");
     env.shutdown().await;
 }
