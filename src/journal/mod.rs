@@ -9,7 +9,9 @@
 //! - [`JournalStore`]: the store trait; [`SledJournal`] its sled 0.34 implementation.
 //! - [`jsonl`]: JSON Lines export and import, one record per line.
 //! - [`replay`]: the `replay` and `journal export` commands as library functions.
+//! - [`http`]: the listing and JSON Lines export over HTTP, for a running operator.
 
+pub mod http;
 pub mod jsonl;
 pub mod replay;
 mod sled_store;
