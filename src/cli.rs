@@ -130,6 +130,23 @@ pub struct RunArgs {
     /// Seconds between resyncs of a cluster with nothing in progress.
     #[arg(long, env = "STARROCKS_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+    /// Run only while holding a Lease, so that several replicas can run with one active.
+    #[arg(long, env = "STARROCKS_OPERATOR_LEADER_ELECTION")]
+    pub leader_election: bool,
+    /// Name of the leader-election Lease.
+    #[arg(
+        long,
+        env = "STARROCKS_OPERATOR_LEASE_NAME",
+        default_value = "starrocks-operator-leader"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease: the operator's own (`POD_NAMESPACE` from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Seconds a Lease stays valid without renewal: how long a standby waits after the
+    /// leader died.
+    #[arg(long, env = "STARROCKS_OPERATOR_LEASE_SECONDS", default_value_t = 15)]
+    pub lease_seconds: u64,
 }
 
 /// Arguments of `demo`.

@@ -273,6 +273,7 @@ impl Embedded {
             journal,
             config,
             "starrocks-operator".into(),
+            Arc::new(crate::metrics::Metrics::new()),
         );
         let records = operator.subscribe();
         let context = operator.context();

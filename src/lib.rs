@@ -8,6 +8,8 @@ pub mod crd;
 pub mod demo;
 pub mod embedded;
 pub mod journal;
+pub mod leader;
+pub mod metrics;
 pub mod render;
 pub mod run;
 pub mod validate;

@@ -3,6 +3,7 @@
 //! reconciler decides what to do with them.
 
 use crate::crd::{StarRocksCluster, StarRocksClusterStatus};
+use crate::metrics::Metrics;
 use crate::render::names::{
     ADOPTED_HASH_ANNOTATION, FIELD_MANAGER, autoscaler_name, pdb_name, search_service_name,
     service_name, workload_name,
@@ -20,6 +21,16 @@ use serde::de::DeserializeOwned;
 use starrocks_model::action::EventType;
 use starrocks_model::component::Component;
 use std::fmt::Debug;
+use std::sync::Arc;
+
+/// The API client with the metrics that count its writes.
+#[derive(Clone)]
+pub struct Writer {
+    /// The API client.
+    pub client: Client,
+    /// Where writes are counted.
+    pub metrics: Arc<Metrics>,
+}
 
 /// Errors of the shell's writes. Each names the object and says what the API server said.
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +113,7 @@ impl WriteError {
 /// # Errors
 /// [`WriteError::Apply`], [`WriteError::Serialize`], [`WriteError::Unnamed`].
 pub async fn server_side_apply<K>(
-    client: &Client,
+    writer: &Writer,
     namespace: &str,
     object: &K,
 ) -> Result<K, WriteError>
@@ -124,16 +135,16 @@ where
         name: name.clone(),
         source,
     })?;
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let api: Api<K> = Api::namespaced(writer.client.clone(), namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&name, &params, &Patch::Apply(body))
-        .await
-        .map_err(|source| WriteError::Apply {
-            kind,
-            namespace: namespace.to_string(),
-            name,
-            source,
-        })
+    let result = api.patch(&name, &params, &Patch::Apply(body)).await;
+    writer.metrics.write("apply", &result);
+    result.map_err(|source| WriteError::Apply {
+        kind,
+        namespace: namespace.to_string(),
+        name,
+        source,
+    })
 }
 
 /// What the API server returned for a component's workload after an apply: its
@@ -154,34 +165,34 @@ pub struct Applied {
 /// # Errors
 /// The first [`WriteError`]; objects before it stay applied (a later apply converges them).
 pub async fn apply_component(
-    client: &Client,
+    writer: &Writer,
     namespace: &str,
     objects: &ComponentObjects,
     replicas: Option<i32>,
 ) -> Result<Applied, WriteError> {
     for config_map in &objects.config_maps {
-        server_side_apply::<ConfigMap>(client, namespace, config_map).await?;
+        server_side_apply::<ConfigMap>(writer, namespace, config_map).await?;
     }
     for service in &objects.services {
-        server_side_apply::<Service>(client, namespace, service).await?;
+        server_side_apply::<Service>(writer, namespace, service).await?;
     }
     let (generation, uid) = match &objects.workload {
         Workload::StatefulSet(sts) => {
             let mut sts = (**sts).clone();
             sts.spec.replicas = replicas;
-            let stored = server_side_apply::<StatefulSet>(client, namespace, &sts).await?;
+            let stored = server_side_apply::<StatefulSet>(writer, namespace, &sts).await?;
             (stored.metadata.generation, stored.metadata.uid)
         }
         Workload::Deployment(deploy) => {
             let mut deploy = (**deploy).clone();
             deploy.spec.replicas = replicas;
-            let stored = server_side_apply::<Deployment>(client, namespace, &deploy).await?;
+            let stored = server_side_apply::<Deployment>(writer, namespace, &deploy).await?;
             (stored.metadata.generation, stored.metadata.uid)
         }
     };
-    server_side_apply::<PodDisruptionBudget>(client, namespace, &objects.pdb).await?;
+    server_side_apply::<PodDisruptionBudget>(writer, namespace, &objects.pdb).await?;
     if let Some(hpa) = &objects.hpa {
-        server_side_apply::<HorizontalPodAutoscaler>(client, namespace, hpa).await?;
+        server_side_apply::<HorizontalPodAutoscaler>(writer, namespace, hpa).await?;
     }
     Ok(Applied {
         generation: generation.unwrap_or(0),
@@ -189,15 +200,17 @@ pub async fn apply_component(
     })
 }
 
-async fn delete_named<K>(client: &Client, namespace: &str, name: &str) -> Result<(), WriteError>
+async fn delete_named<K>(writer: &Writer, namespace: &str, name: &str) -> Result<(), WriteError>
 where
     K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
         + Clone
         + Debug
         + DeserializeOwned,
 {
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::background()).await {
+    let api: Api<K> = Api::namespaced(writer.client.clone(), namespace);
+    let result = api.delete(name, &DeleteParams::background()).await;
+    writer.metrics.write("delete", &result);
+    match result {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
         Err(source) => Err(WriteError::Delete {
@@ -217,7 +230,7 @@ where
 /// # Errors
 /// The first [`WriteError::Delete`].
 pub async fn delete_component(
-    client: &Client,
+    writer: &Writer,
     namespace: &str,
     cluster: &str,
     component: Component,
@@ -225,18 +238,18 @@ pub async fn delete_component(
     let workload = workload_name(cluster, component);
     match component {
         Component::FeProxy => {
-            delete_named::<Deployment>(client, namespace, &workload).await?;
-            delete_named::<ConfigMap>(client, namespace, &workload).await?;
+            delete_named::<Deployment>(writer, namespace, &workload).await?;
+            delete_named::<ConfigMap>(writer, namespace, &workload).await?;
         }
-        _ => delete_named::<StatefulSet>(client, namespace, &workload).await?,
+        _ => delete_named::<StatefulSet>(writer, namespace, &workload).await?,
     }
-    delete_named::<Service>(client, namespace, &service_name(cluster, component)).await?;
+    delete_named::<Service>(writer, namespace, &service_name(cluster, component)).await?;
     if let Some(search) = search_service_name(cluster, component) {
-        delete_named::<Service>(client, namespace, &search).await?;
+        delete_named::<Service>(writer, namespace, &search).await?;
     }
-    delete_named::<PodDisruptionBudget>(client, namespace, &pdb_name(cluster, component)).await?;
+    delete_named::<PodDisruptionBudget>(writer, namespace, &pdb_name(cluster, component)).await?;
     if component == Component::Cn {
-        delete_named::<HorizontalPodAutoscaler>(client, namespace, &autoscaler_name(cluster))
+        delete_named::<HorizontalPodAutoscaler>(writer, namespace, &autoscaler_name(cluster))
             .await?;
     }
     Ok(())
@@ -248,13 +261,13 @@ pub async fn delete_component(
 /// # Errors
 /// [`WriteError::Status`].
 pub async fn write_status(
-    client: &Client,
+    writer: &Writer,
     cluster: &StarRocksCluster,
     status: &StarRocksClusterStatus,
 ) -> Result<(), WriteError> {
     let namespace = cluster.namespace().unwrap_or_default();
     let name = cluster.name_any();
-    let api: Api<StarRocksCluster> = Api::namespaced(client.clone(), &namespace);
+    let api: Api<StarRocksCluster> = Api::namespaced(writer.client.clone(), &namespace);
     let body = serde_json::json!({
         "apiVersion": StarRocksCluster::api_version(&()),
         "kind": StarRocksCluster::kind(&()),
@@ -262,14 +275,13 @@ pub async fn write_status(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch_status(&name, &params, &Patch::Apply(body))
-        .await
-        .map(|_| ())
-        .map_err(|source| WriteError::Status {
-            namespace,
-            name,
-            source,
-        })
+    let result = api.patch_status(&name, &params, &Patch::Apply(body)).await;
+    writer.metrics.write("apply_status", &result);
+    result.map(|_| ()).map_err(|source| WriteError::Status {
+        namespace,
+        name,
+        source,
+    })
 }
 
 /// Marks a component's workload as adopted with a metadata-only server-side apply of the
@@ -279,7 +291,7 @@ pub async fn write_status(
 /// # Errors
 /// [`WriteError::Apply`].
 pub async fn mark_adopted(
-    client: &Client,
+    writer: &Writer,
     namespace: &str,
     cluster: &str,
     component: Component,
@@ -300,15 +312,16 @@ pub async fn mark_adopted(
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let result = match component {
-        Component::FeProxy => Api::<Deployment>::namespaced(client.clone(), namespace)
+        Component::FeProxy => Api::<Deployment>::namespaced(writer.client.clone(), namespace)
             .patch(&name, &params, &Patch::Apply(body))
             .await
             .map(|_| ()),
-        _ => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+        _ => Api::<StatefulSet>::namespaced(writer.client.clone(), namespace)
             .patch(&name, &params, &Patch::Apply(body))
             .await
             .map(|_| ()),
     };
+    writer.metrics.write("apply", &result);
     result.map_err(|source| WriteError::Apply {
         kind: kind.to_string(),
         namespace: namespace.to_string(),

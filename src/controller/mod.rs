@@ -161,8 +161,8 @@ impl From<apply::WriteError> for ReconcileError {
 
 /// Shared state of the reconciler: client, caches, journal and the per-cluster machines.
 pub struct Context {
-    /// The API client.
-    pub client: Client,
+    /// The API client and the metrics counting its writes.
+    pub writer: apply::Writer,
     /// The caches.
     pub caches: Caches,
     /// The journal.
@@ -197,6 +197,11 @@ impl Context {
             .retry_base
             .saturating_mul(factor)
             .min(self.config.retry_max)
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.writer.metrics
     }
 
     /// Reconciles started since the operator was built.
@@ -283,6 +288,7 @@ impl Operator {
         journal: Arc<dyn JournalStore + Send + Sync>,
         config: ControllerConfig,
         reporter: Reporter,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Operator {
         let ns = config.namespace.as_deref();
         let wc = watcher::Config::default();
@@ -318,7 +324,7 @@ impl Operator {
         let (records, _) = broadcast::channel(4096);
         let ctx = Arc::new(Context {
             recorder: Recorder::new(client.clone(), reporter),
-            client,
+            writer: apply::Writer { client, metrics },
             caches: Caches {
                 clusters,
                 stateful_sets,
@@ -438,6 +444,16 @@ fn error_policy(
 ) -> Requeue {
     let uid = cluster.metadata.uid.clone().unwrap_or_default();
     let delay = ctx.retry_delay(&uid);
+    ctx.metrics()
+        .reconcile_errors
+        .get_or_create(&crate::metrics::ClusterLabel {
+            cluster: format!(
+                "{}/{}",
+                cluster.namespace().unwrap_or_default(),
+                cluster.name_any()
+            ),
+        })
+        .inc();
     tracing::warn!(
         cluster = %format!("{}/{}", cluster.namespace().unwrap_or_default(), cluster.name_any()),
         error = %error,

@@ -17,6 +17,7 @@ use super::status::{StatusInputs, compute, describe, needs_write};
 use super::{Context, JournalEntry, ReconcileError};
 use crate::crd::StarRocksCluster;
 use crate::journal::{ClusterKey, JournalError};
+use crate::metrics::{ClusterLabel, ConditionLabel, StateLabel, TransitionLabels};
 use crate::render::names::PAUSE_ANNOTATION;
 use crate::render::{
     ConfigInputs, RenderError, RenderedCluster, referenced_config_maps, render_cluster,
@@ -54,6 +55,8 @@ pub struct ClusterRuntime {
     pub spec: DesiredCluster,
     /// Whether the pause annotation was set when last fed.
     pub paused: bool,
+    /// When the machine entered its current state (for the time-per-state metric).
+    pub state_since: std::time::Instant,
 }
 
 /// Whether the cluster carries the pause annotation with value `"true"`.
@@ -124,6 +127,12 @@ async fn reconcile_in_span(
     ctx.caches.wait_until_ready().await?;
     ctx.reconciles
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    ctx.metrics()
+        .reconciles
+        .get_or_create(&ClusterLabel {
+            cluster: format!("{}/{}", key.namespace, key.name),
+        })
+        .inc();
     if cluster.metadata.deletion_timestamp.is_some() {
         // Owned objects go with the cluster (owner references); the log is collected later.
         return Ok(Requeue::await_change());
@@ -172,6 +181,7 @@ async fn reconcile_in_span(
                 observation: observation.clone(),
                 spec: desired.clone(),
                 paused,
+                state_since: std::time::Instant::now(),
             };
             let restarted = Event::Restarted {
                 spec: desired.clone(),
@@ -201,6 +211,14 @@ async fn reconcile_in_span(
 
     let state = runtime.machine.state();
     let waiting_on = runtime.machine.waiting_on();
+    if let Some((_, why)) = &waiting_on {
+        ctx.metrics()
+            .gate_waits
+            .get_or_create(&ConditionLabel {
+                condition: why.label().to_string(),
+            })
+            .inc();
+    }
     let span = tracing::Span::current();
     span.record("state", state.name());
     span.record("action", outcome.summary().as_str());
@@ -218,7 +236,7 @@ async fn reconcile_in_span(
     *guard = Some(runtime);
     drop(guard);
     if needs_write(&cluster, &status) {
-        apply::write_status(&ctx.client, &cluster, &status).await?;
+        apply::write_status(&ctx.writer, &cluster, &status).await?;
         outcome.status_written = true;
     }
     tracing::debug!(
@@ -345,7 +363,7 @@ async fn adopt(
             continue;
         }
         match apply::mark_adopted(
-            &ctx.client,
+            &ctx.writer,
             &key.namespace,
             &key.name,
             *component,
@@ -475,6 +493,24 @@ async fn feed(
             continue;
         }
         let actions = step.actions.clone();
+        if step.before != step.after {
+            let metrics = ctx.metrics();
+            let (from, to) = (
+                step.before.name().to_string(),
+                step.after.name().to_string(),
+            );
+            metrics
+                .state_seconds
+                .get_or_create(&StateLabel {
+                    state: from.clone(),
+                })
+                .inc_by(runtime.state_since.elapsed().as_secs_f64());
+            runtime.state_since = std::time::Instant::now();
+            metrics
+                .transitions
+                .get_or_create(&TransitionLabels { from, to })
+                .inc();
+        }
         let record = Record::new(runtime.next_seq, chrono::Utc::now(), event, step);
         append(ctx, key, record).await?;
         runtime.next_seq += 1;
@@ -498,6 +534,11 @@ async fn append(ctx: &Context, key: &ClusterKey, record: Record) -> Result<(), R
         cluster: key.to_string(),
         source: Box::new(source),
     })?;
+    let metrics = ctx.metrics();
+    metrics.journal_appends.inc();
+    metrics
+        .journal_bytes
+        .inc_by(serde_json::to_vec(&record).map_or(0, |b| b.len() as u64));
     tracing::info!(
         seq = record.seq,
         event = record.event.kind(),
@@ -545,7 +586,7 @@ async fn execute(
                     "the rendered template changed; replanning".to_string(),
                 ));
             };
-            match apply::apply_component(&ctx.client, &key.namespace, objects, *replicas).await {
+            match apply::apply_component(&ctx.writer, &key.namespace, objects, *replicas).await {
                 Ok(Applied { generation, uid }) => {
                     outcome.applied.push(*component);
                     Some(Event::ApplyFinished {
@@ -563,7 +604,7 @@ async fn execute(
             }
         }
         Action::Delete { component } => {
-            match apply::delete_component(&ctx.client, &key.namespace, &key.name, *component).await
+            match apply::delete_component(&ctx.writer, &key.namespace, &key.name, *component).await
             {
                 Ok(()) => outcome.deleted.push(*component),
                 Err(e) => {

@@ -325,8 +325,11 @@ mod tests {
         // Later, nothing changed: same transition times, so no write.
         let later = StatusInputs {
             cluster: &c,
+            state: &LifecycleState::Steady,
+            waiting_on: None,
+            observation: &obs,
+            in_spec: &[Component::Fe],
             now: &time(500),
-            ..inputs
         };
         let again = compute(&later);
         assert_eq!(again, status);
