@@ -110,8 +110,15 @@ pub async fn reconcile(
     ctx: Arc<Context>,
 ) -> Result<Requeue, ReconcileError> {
     let key = cluster_key(&cluster)?;
+    // The reconcile id: this process's count of reconciles, so that log lines of one
+    // reconcile can be grouped.
+    let id = ctx
+        .reconciles
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        + 1;
     let span = tracing::info_span!(
         "reconcile",
+        id,
         cluster = %format!("{}/{}", key.namespace, key.name),
         state = tracing::field::Empty,
         action = tracing::field::Empty,
@@ -125,8 +132,6 @@ async fn reconcile_in_span(
     key: ClusterKey,
 ) -> Result<Requeue, ReconcileError> {
     ctx.caches.wait_until_ready().await?;
-    ctx.reconciles
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     ctx.metrics()
         .reconciles
         .get_or_create(&ClusterLabel {
