@@ -68,7 +68,7 @@ struct Shared {
 pub fn router(
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
-    _journal: Arc<dyn JournalStore + Send + Sync>,
+    journal: Arc<dyn JournalStore + Send + Sync>,
 ) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -100,6 +100,7 @@ pub fn router(
             }),
         )
         .with_state(Shared { readiness, metrics })
+        .merge(crate::journal::http::router(journal))
 }
 
 /// Runs the operator until SIGINT or SIGTERM.
