@@ -95,16 +95,13 @@ fn allowed() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'static str>> {
     let mut put = |group, resource, verbs: &[&'static str]| {
         m.insert((group, resource), verbs.iter().copied().collect());
     };
+    // The operator never writes the cluster object itself, and never reads status back.
     put(
         "starrocks.com",
         "starrocksclusters",
-        &["get", "list", "watch", "patch"],
+        &["get", "list", "watch"],
     );
-    put(
-        "starrocks.com",
-        "starrocksclusters/status",
-        &["get", "patch"],
-    );
+    put("starrocks.com", "starrocksclusters/status", &["patch"]);
     put("apps", "statefulsets", &all);
     put("apps", "deployments", &all);
     put("", "services", &all);

@@ -4,69 +4,15 @@
 
 mod support;
 
-use starrocks_operator::controller::Operator;
-use starrocks_operator::journal::{OpenOptions, SledJournal};
-use starrocks_operator::leader::{LeaderElection, Readiness, run_elected};
-use starrocks_operator::metrics::Metrics;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{Env, UPGRADE, example};
-
-struct Instance {
-    readiness: Arc<Readiness>,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-fn instance(env: &Env, identity: &str) -> Instance {
-    let dir = tempfile::tempdir().unwrap();
-    let (journal, _) =
-        SledJournal::open(dir.path().join("journal"), OpenOptions::default()).unwrap();
-    let journal = Arc::new(journal);
-    let readiness = Arc::new(Readiness::default());
-    let client = env.embedded.client.clone();
-    let config = env.config.clone();
-    let metrics = Arc::new(Metrics::new());
-    let election = LeaderElection {
-        lease_name: "starrocks-operator-leader".into(),
-        namespace: "default".into(),
-        identity: identity.into(),
-        duration: Duration::from_secs(2),
-        grace: Duration::from_secs(1),
-    };
-    let build = {
-        let client = client.clone();
-        let identity = identity.to_string();
-        move || {
-            Operator::new(
-                client.clone(),
-                journal.clone(),
-                config.clone(),
-                identity.clone().into(),
-                metrics.clone(),
-            )
-        }
-    };
-    let task = tokio::spawn({
-        let readiness = readiness.clone();
-        async move {
-            run_elected(client, election, readiness, build, std::future::pending())
-                .await
-                .expect("leader election runs");
-        }
-    });
-    Instance {
-        readiness,
-        task,
-        _dir: dir,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_standby_takes_over_a_killed_leaders_upgrade_in_order() {
     let env = Env::without_operator(support::sim_options(), support::test_config()).await;
-    let a = instance(&env, "operator-a");
-    let b = instance(&env, "operator-b");
+    let client = env.embedded.client.clone();
+    let a = support::spawn_elected(client.clone(), env.config.clone(), "operator-a", "default");
+    let b = support::spawn_elected(client, env.config.clone(), "operator-b", "default");
     let cluster = env.create(&example("starrocks-cluster-demo.yaml")).await;
     env.steady(&cluster, 1).await;
     let (leader, standby) = match (a.readiness.leading(), b.readiness.leading()) {

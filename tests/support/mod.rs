@@ -329,3 +329,62 @@ pub fn example(file: &str) -> String {
         .map(|(_, y)| y)
         .unwrap_or_else(|| panic!("no example {file}"))
 }
+
+/// An operator instance under leader election (Lease `starrocks-operator-leader` in
+/// `lease_namespace`, 2 s duration), with its own journal.
+pub struct Instance {
+    pub readiness: Arc<starrocks_operator::leader::Readiness>,
+    pub task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+pub fn spawn_elected(
+    client: kube::Client,
+    config: ControllerConfig,
+    identity: &str,
+    lease_namespace: &str,
+) -> Instance {
+    use starrocks_operator::controller::Operator;
+    use starrocks_operator::leader::{LeaderElection, Readiness, run_elected};
+    let dir = tempfile::tempdir().unwrap();
+    let (journal, _) =
+        SledJournal::open(dir.path().join("journal"), OpenOptions::default()).unwrap();
+    let journal = Arc::new(journal);
+    let readiness = Arc::new(Readiness::default());
+    let metrics = Arc::new(starrocks_operator::metrics::Metrics::new());
+    let election = LeaderElection {
+        lease_name: "starrocks-operator-leader".into(),
+        namespace: lease_namespace.into(),
+        identity: identity.into(),
+        duration: Duration::from_secs(2),
+        grace: Duration::from_secs(1),
+    };
+    let build = {
+        let client = client.clone();
+        let identity = identity.to_string();
+        move || {
+            Operator::new(
+                client.clone(),
+                journal.clone(),
+                config.clone(),
+                identity.clone().into(),
+                metrics.clone(),
+            )
+        }
+    };
+    let task = tokio::spawn({
+        let readiness = readiness.clone();
+        async move {
+            if let Err(e) =
+                run_elected(client, election, readiness, build, std::future::pending()).await
+            {
+                eprintln!("leader election ended: {e}");
+            }
+        }
+    });
+    Instance {
+        readiness,
+        task,
+        _dir: dir,
+    }
+}
