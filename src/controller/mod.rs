@@ -265,7 +265,9 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, wc))
+    // managedFields are never read and are often the largest part of a cached object.
+    let stream = watcher(api, wc).modify(|o: &mut K| o.managed_fields_mut().clear());
+    let stream = reflector::reflector(writer, stream)
         .default_backoff()
         .touched_objects();
     (reader, stream)

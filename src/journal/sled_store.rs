@@ -472,8 +472,15 @@ fn try_open(path: &Path, options: &OpenOptions) -> Result<SledJournal, OpenFailu
     }
 }
 
+/// sled page cache size of the journal: 16 MiB.
+const JOURNAL_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+
 fn try_open_once(path: &Path, options: &OpenOptions) -> Result<SledJournal, OpenFailure> {
-    let config = sled::Config::new().path(path);
+    // The page cache bounds the journal's share of the operator's memory (sled's default is
+    // 1 GiB); appends and the rare reads do not need more.
+    let config = sled::Config::new()
+        .path(path)
+        .cache_capacity(JOURNAL_CACHE_BYTES);
     // sled 0.34 can panic on some damaged files rather than return an error; a journal is
     // never worth crashing the operator for.
     let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
