@@ -397,7 +397,14 @@ impl JournalStore for SledJournal {
                 seqs,
             });
         }
-        out.sort_by(|a, b| a.cluster.cmp(&b.cluster));
+        // As documented on the trait: by namespace, name, then UID.
+        out.sort_by(|a, b| {
+            (&a.cluster.namespace, &a.cluster.name, &a.cluster.uid).cmp(&(
+                &b.cluster.namespace,
+                &b.cluster.name,
+                &b.cluster.uid,
+            ))
+        });
         Ok(out)
     }
 
