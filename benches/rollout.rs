@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use kube_sim::SimOptions;
 use starrocks_model::component::Tier;
 use starrocks_operator::controller::ControllerConfig;
-use starrocks_operator::embedded::{Embedded, steady_at};
+use starrocks_operator::embedded::{Embedded, RunningOperator, steady_at};
 use starrocks_operator::journal::{OpenOptions, SledJournal};
 use starrocks_operator::witness;
 use std::sync::Arc;
@@ -38,7 +38,10 @@ fn tag_patch(tag: &str) -> serde_json::Value {
     }})
 }
 
-async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+/// An embedded cluster with 50 ms pod readiness and the operator running with `config`.
+async fn start(
+    config: ControllerConfig,
+) -> Result<(Embedded, RunningOperator, tempfile::TempDir), Box<dyn std::error::Error>> {
     let embedded = Embedded::start(SimOptions {
         pod_ready_delay: Duration::from_millis(50),
         ..SimOptions::default()
@@ -46,7 +49,12 @@ async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::err
     .await?;
     let dir = tempfile::tempdir()?;
     let (journal, _) = SledJournal::open(dir.path().join("journal"), OpenOptions::default())?;
-    let operator = embedded.spawn_operator(Arc::new(journal), ControllerConfig::default());
+    let operator = embedded.spawn_operator(Arc::new(journal), config);
+    Ok((embedded, operator, dir))
+}
+
+async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+    let (embedded, operator, _dir) = start(ControllerConfig::default()).await?;
     let cluster = embedded.create_cluster(DEMO).await?;
     let (ns, name) = (cluster.namespace().unwrap_or_default(), cluster.name_any());
     let minute = Duration::from_secs(60);
@@ -83,18 +91,11 @@ async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::err
 async fn steady_writes_per_reconcile(
     clusters: usize,
 ) -> Result<(u64, u64), Box<dyn std::error::Error>> {
-    let embedded = Embedded::start(SimOptions {
-        pod_ready_delay: Duration::from_millis(50),
-        ..SimOptions::default()
-    })
-    .await?;
-    let dir = tempfile::tempdir()?;
-    let (journal, _) = SledJournal::open(dir.path().join("journal"), OpenOptions::default())?;
-    let config = ControllerConfig {
+    let (embedded, operator, _dir) = start(ControllerConfig {
         resync: Duration::from_millis(100),
         ..ControllerConfig::default()
-    };
-    let operator = embedded.spawn_operator(Arc::new(journal), config);
+    })
+    .await?;
     let mut names = Vec::new();
     for i in 0..clusters {
         let yaml = DEMO.replace("name: demo", &format!("name: demo-{i}"));

@@ -6,7 +6,7 @@ mod support;
 
 use kube_sim::InjectedError;
 use std::time::Duration;
-use support::{DOWNGRADE, Env, UPGRADE, example};
+use support::{DOWNGRADE, Env, UPGRADE};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_api_errors_and_dropped_watches_the_order_holds() {
@@ -24,34 +24,10 @@ async fn with_api_errors_and_dropped_watches_the_order_holds() {
         })
     };
 
-    let cluster = env.create(&example("starrocks-cluster-demo.yaml")).await;
-    env.steady(&cluster, 1).await;
-    env.assert_first_deployment(&cluster);
-
-    let mark = env.embedded.sim.resource_version();
-    let generation = env.set_tag(&cluster, "3.3.5").await;
-    env.steady(&cluster, generation).await;
-    env.assert_order(&cluster, &env.writes_since(&cluster, mark), &UPGRADE);
-
+    let cluster = env.deploy_demo().await;
+    env.roll_to(&cluster, "3.3.5", &UPGRADE).await;
     // A second change mid-rollout.
-    let mark = env.embedded.sim.resource_version();
-    env.set_tag(&cluster, "3.3.6").await;
-    env.state(&cluster, "UpgradingCn").await;
-    let second = env.embedded.sim.resource_version();
-    let generation = env.set_tag(&cluster, "3.3.7").await;
-    env.steady(&cluster, generation).await;
-    let first_target: Vec<_> = env
-        .writes_since(&cluster, mark)
-        .into_iter()
-        .filter(|w| w.resource_version <= second)
-        .collect();
-    env.assert_order(&cluster, &first_target, &UPGRADE);
-    let second_target: Vec<_> = env
-        .writes_since(&cluster, second)
-        .into_iter()
-        .filter(|w| w.images.iter().all(|i| i.ends_with(":3.3.7")))
-        .collect();
-    env.assert_order(&cluster, &second_target, &UPGRADE);
+    env.change_mid_rollout(&cluster, "3.3.6", "3.3.7").await;
 
     // Pause mid-rollout, resume.
     let mark = env.embedded.sim.resource_version();
@@ -72,10 +48,7 @@ async fn with_api_errors_and_dropped_watches_the_order_holds() {
     env.assert_order(&cluster, &env.writes_since(&cluster, mark), &UPGRADE);
 
     // Downgrade.
-    let mark = env.embedded.sim.resource_version();
-    let generation = env.set_tag(&cluster, "3.3.2").await;
-    env.steady(&cluster, generation).await;
-    env.assert_order(&cluster, &env.writes_since(&cluster, mark), &DOWNGRADE);
+    env.roll_to(&cluster, "3.3.2", &DOWNGRADE).await;
 
     dropper.abort();
     faults.clear();

@@ -117,13 +117,8 @@ fn forbidden(env: &Env) -> Vec<String> {
 }
 
 async fn create_and_upgrade(env: &Env) {
-    let cluster = env.create(&example("starrocks-cluster-demo.yaml")).await;
-    env.steady(&cluster, 1).await;
-    env.assert_first_deployment(&cluster);
-    let mark = env.embedded.sim.resource_version();
-    let generation = env.set_tag(&cluster, "3.3.5").await;
-    env.steady(&cluster, generation).await;
-    env.assert_order(&cluster, &env.writes_since(&cluster, mark), &UPGRADE);
+    let cluster = env.deploy_demo().await;
+    env.roll_to(&cluster, "3.3.5", &UPGRADE).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

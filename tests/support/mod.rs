@@ -251,6 +251,61 @@ impl Env {
         records.len()
     }
 
+    /// Creates the demo cluster (3 FE, 3 BE, 1 CN), waits for Steady and checks FE went first.
+    pub async fn deploy_demo(&self) -> StarRocksCluster {
+        let cluster = self.create(&example("starrocks-cluster-demo.yaml")).await;
+        self.steady(&cluster, 1).await;
+        self.assert_first_deployment(&cluster);
+        cluster
+    }
+
+    /// Sets every image to `tag`, waits for Steady and asserts the rollout's order; returns
+    /// the rollout's template writes.
+    pub async fn roll_to(
+        &self,
+        cluster: &StarRocksCluster,
+        tag: &str,
+        order: &[Tier],
+    ) -> Vec<TemplateWrite> {
+        let mark = self.embedded.sim.resource_version();
+        let generation = self.set_tag(cluster, tag).await;
+        self.steady(cluster, generation).await;
+        let writes = self.writes_since(cluster, mark);
+        self.assert_order(cluster, &writes, order);
+        writes
+    }
+
+    /// Sets every image to `first`, and once the rollout has reached CN, to `second`; waits
+    /// for Steady and asserts the upgrade order of the writes made before the second change
+    /// and of the writes to `second`. Returns both sets of writes.
+    pub async fn change_mid_rollout(
+        &self,
+        cluster: &StarRocksCluster,
+        first: &str,
+        second: &str,
+    ) -> (Vec<TemplateWrite>, Vec<TemplateWrite>) {
+        let start = self.embedded.sim.resource_version();
+        self.set_tag(cluster, first).await;
+        self.state(cluster, "UpgradingCn").await;
+        let change = self.embedded.sim.resource_version();
+        let generation = self.set_tag(cluster, second).await;
+        self.steady(cluster, generation).await;
+        let before: Vec<_> = self
+            .writes_since(cluster, start)
+            .into_iter()
+            .filter(|w| w.resource_version <= change)
+            .collect();
+        self.assert_order(cluster, &before, &UPGRADE);
+        let suffix = format!(":{second}");
+        let after: Vec<_> = self
+            .writes_since(cluster, change)
+            .into_iter()
+            .filter(|w| w.images.iter().all(|i| i.ends_with(&suffix)))
+            .collect();
+        self.assert_order(cluster, &after, &UPGRADE);
+        (before, after)
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(op) = self.operator.take() {
             op.stop().await;
