@@ -33,7 +33,7 @@ pub enum LeaderError {
     /// The Lease could not be created or read.
     #[error(
         "leader election on Lease {namespace}/{name} failed: {source}; check that the operator \
-         may get, create and update leases in {namespace}"
+         may get, create and patch leases in {namespace}"
     )]
     Lease {
         /// Lease namespace.

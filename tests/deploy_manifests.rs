@@ -114,7 +114,6 @@ fn allowed() -> BTreeMap<(&'static str, &'static str), BTreeSet<&'static str>> {
         &["get", "list", "watch"],
     );
     put("events.k8s.io", "events", &["create", "patch"]);
-    put("", "events", &["create", "patch"]);
     m
 }
 
