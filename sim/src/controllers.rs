@@ -30,7 +30,7 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
     let mut sts = StatefulSetController::default();
     let mut deploy = DeploymentController;
     let mut kubelet = Kubelet::default();
-    let mut eps = EndpointSliceController;
+    let mut eps = EndpointSliceController::default();
     let resync = sh.options.resync_interval.max(Duration::from_millis(1));
     loop {
         let failures = lock(&sh.pod_failures).clone();
@@ -222,9 +222,50 @@ pub fn safe_hash(v: &Value, len: usize) -> String {
         .collect()
 }
 
+/// Number of controller errors logged so far (by any simulator in the process). Controllers that
+/// skip unchanged objects do not remember a pass that hit an error, so it is retried.
+static ERRORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The number of controller errors logged so far in this process.
+pub fn error_count() -> u64 {
+    ERRORS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Logs a controller error (controllers retry on the next pass).
 pub fn log_err(what: &str, r: Result<impl Sized, ApiError>) {
     if let Err(e) = r {
+        ERRORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(error = %e, "{what}");
+    }
+}
+
+/// The `metadata.resourceVersion` of a stored object as a number (0 if absent).
+pub fn rv_of(obj: &Value) -> u64 {
+    obj.pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A mark of the store and of the error count before a reconcile: [`Mark::no_op`] says whether
+/// the reconcile neither wrote nor failed (so running it again on the same inputs is useless).
+#[derive(Debug, Clone, Copy)]
+pub struct Mark {
+    rv: u64,
+    errors: u64,
+}
+
+impl Mark {
+    /// Marks the current state.
+    pub fn new(store: &Store) -> Mark {
+        Mark {
+            rv: store.current_rv(),
+            errors: error_count(),
+        }
+    }
+
+    /// Whether nothing was written and no error was logged since the mark.
+    pub fn no_op(&self, store: &Store) -> bool {
+        store.current_rv() == self.rv && error_count() == self.errors
     }
 }

@@ -6,6 +6,8 @@
 //! `conditions.ready` (true when the pod is Ready, or always when the Service sets
 //! `publishNotReadyAddresses`), `serving` and `terminating`.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 
 use crate::clock::SimClock;
@@ -17,9 +19,21 @@ use crate::store::Store;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGER: &str = "endpointslice-controller.k8s.io";
 
-/// Stateless controller.
+/// The controller. A slice depends only on its Service, the pods in the Service's namespace and
+/// the slice itself; the controller remembers, per Service, those inputs (resourceVersions) at
+/// its last pass that was a no-op and skips the Service while they are unchanged.
 #[derive(Debug, Default)]
-pub struct EndpointSliceController;
+pub struct EndpointSliceController {
+    idle: HashMap<(String, String), Inputs>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inputs {
+    service_rv: u64,
+    pods_rv: u64,
+    slice: String,
+    slice_rv: u64,
+}
 
 fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
     match target {
@@ -45,20 +59,56 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
 impl EndpointSliceController {
     /// One pass over all Services.
     pub fn pass(&mut self, store: &mut Store, clock: &SimClock) {
-        let services: Vec<Value> = store
+        let keys: Vec<(String, String)> = store
             .list("", "services", None)
             .into_iter()
-            .cloned()
+            .map(crate::store::obj_key)
             .collect();
-        for svc in services {
+        let live: std::collections::HashSet<&(String, String)> = keys.iter().collect();
+        self.idle.retain(|k, _| live.contains(k));
+        for key in keys {
+            let inputs = |store: &Store, slice: String| {
+                let svc = store.get("", "services", &key.0, &key.1);
+                Inputs {
+                    service_rv: svc.map(controllers::rv_of).unwrap_or(0),
+                    pods_rv: store.namespace_changed("", "pods", &key.0),
+                    slice_rv: store
+                        .get("discovery.k8s.io", "endpointslices", &key.0, &slice)
+                        .map(controllers::rv_of)
+                        .unwrap_or(0),
+                    slice,
+                }
+            };
+            if let Some(last) = self.idle.get(&key)
+                && inputs(store, last.slice.clone()) == *last
+            {
+                continue;
+            }
+            let Some(svc) = store.get("", "services", &key.0, &key.1).cloned() else {
+                continue;
+            };
+            let slice_name = format!("{}-{}", key.1, safe_hash(&svc["metadata"]["uid"], 5));
+            let before = inputs(store, slice_name.clone());
+            let mark = controllers::Mark::new(store);
+            self.reconcile(store, clock, &svc, &slice_name);
+            if mark.no_op(store) {
+                self.idle.insert(key, before);
+            } else {
+                self.idle.remove(&key);
+            }
+        }
+    }
+
+    fn reconcile(&mut self, store: &mut Store, clock: &SimClock, svc: &Value, slice_name: &str) {
+        {
             let Some(sel) = svc
                 .pointer("/spec/selector")
                 .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
             else {
-                continue;
+                return;
             };
             if svc.pointer("/metadata/deletionTimestamp").is_some() {
-                continue;
+                return;
             }
             let selector = LabelSelector::from_map(sel);
             let ns = svc
@@ -115,9 +165,8 @@ impl EndpointSliceController {
                     Some(json!({"name": sp.get("name").cloned().unwrap_or(json!("")), "port": port, "protocol": sp.get("protocol").cloned().unwrap_or(json!("TCP"))}))
                 })
                 .collect();
-            let slice_name = format!("{name}-{}", safe_hash(&svc["metadata"]["uid"], 5));
             let existing = store
-                .get("discovery.k8s.io", "endpointslices", &ns, &slice_name)
+                .get("discovery.k8s.io", "endpointslices", &ns, slice_name)
                 .cloned();
             let mut labels = json!({SERVICE_NAME_LABEL: name, "endpointslice.kubernetes.io/managed-by": MANAGER});
             if let Some(svc_labels) = svc.pointer("/metadata/labels").and_then(Value::as_object) {
@@ -127,7 +176,7 @@ impl EndpointSliceController {
             }
             let desired = json!({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": slice_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(&svc)]},
+                "metadata": {"name": slice_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(svc)]},
                 "addressType": "IPv4",
                 "endpoints": endpoints,
                 "ports": ports,

@@ -5,48 +5,50 @@
 //! `foregroundDeletion` finalizer until its dependents are gone; with `Orphan` its dependents
 //! lose the owner reference and the `orphan` finalizer is removed.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
 use crate::clock::SimClock;
-use crate::controllers::{self, owned_by};
+use crate::controllers;
 use crate::store::{Store, obj_key};
 
 const GC_MANAGER: &str = "generic-garbage-collector";
 
 /// One collection pass.
 pub fn pass(store: &mut Store, clock: &SimClock) {
-    let uids: HashSet<String> = store
-        .iter_all()
-        .filter_map(|(_, o)| {
-            o.pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    let mut orphans = Vec::new();
+    // Orphans: only dependents of owners that no longer exist can be orphans (the store
+    // indexes objects by the owner uids they refer to), visited in store order.
+    let mut orphans = BTreeSet::new();
     let mut finalizing = Vec::new();
-    for ((group, plural), obj) in store.iter_all() {
-        let refs = obj
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array);
-        if let Some(refs) = refs
-            && !refs.is_empty()
-            && obj.pointer("/metadata/deletionTimestamp").is_none()
-            && refs
-                .iter()
-                .all(|r| r["uid"].as_str().is_none_or(|u| !uids.contains(u)))
-        {
-            orphans.push((group.clone(), plural.clone(), obj_key(obj)));
+    for owner in store.referenced_owners() {
+        if store.has_uid(owner) {
+            continue;
         }
-        let fins = obj
+        for ((group, plural), obj) in store.all_dependents(owner) {
+            let refs = obj
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array);
+            if let Some(refs) = refs
+                && !refs.is_empty()
+                && obj.pointer("/metadata/deletionTimestamp").is_none()
+                && refs
+                    .iter()
+                    .all(|r| r["uid"].as_str().is_none_or(|u| !store.has_uid(u)))
+            {
+                orphans.insert((group.clone(), plural.clone(), obj_key(obj)));
+            }
+        }
+    }
+    for ((group, plural), obj) in store.iter_all() {
+        let Some(fins) = obj
             .pointer("/metadata/finalizers")
-            .and_then(Value::as_array);
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
         if obj.pointer("/metadata/deletionTimestamp").is_some()
-            && fins.is_some_and(|f| {
-                f.contains(&json!("foregroundDeletion")) || f.contains(&json!("orphan"))
-            })
+            && (fins.contains(&json!("foregroundDeletion")) || fins.contains(&json!("orphan")))
         {
             finalizing.push((group.clone(), plural.clone(), obj.clone()));
         }
@@ -64,8 +66,8 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
             .unwrap_or_default()
             .to_string();
         let dependents: Vec<(String, String, Value)> = store
-            .iter_all()
-            .filter(|(_, o)| owned_by(o, &uid))
+            .all_dependents(&uid)
+            .into_iter()
             .map(|((dg, dp), o)| (dg.clone(), dp.clone(), o.clone()))
             .collect();
         let fins: Vec<Value> = owner

@@ -54,10 +54,14 @@ pub fn image_matches(pattern: &str, image: &str) -> bool {
     true
 }
 
-/// Per-pod timers of the stand-in.
+/// Per-pod timers of the stand-in, and the resourceVersion of each pod whose last pass was a
+/// no-op in a state that no longer depends on time (started, not crash-looping), with the
+/// failure patterns of that pass: such a pod is skipped while both are unchanged.
 #[derive(Debug, Default)]
 pub struct Kubelet {
     seen: HashMap<String, Instant>,
+    idle: HashMap<String, u64>,
+    failures: Vec<(String, PodFailure)>,
 }
 
 impl Kubelet {
@@ -69,17 +73,28 @@ impl Kubelet {
         delay: Duration,
         failures: &[(String, PodFailure)],
     ) {
-        let pods: Vec<Value> = store.list("", "pods", None).into_iter().cloned().collect();
-        let live: std::collections::HashSet<String> = pods
-            .iter()
-            .filter_map(|p| {
-                p.pointer("/metadata/uid")
+        if self.failures != failures {
+            self.failures = failures.to_vec();
+            self.idle.clear();
+        }
+        self.seen.retain(|uid, _| store.has_uid(uid));
+        self.idle.retain(|uid, _| store.has_uid(uid));
+        let todo: Vec<(String, String)> = store
+            .list("", "pods", None)
+            .into_iter()
+            .filter(|p| {
+                let uid = p
+                    .pointer("/metadata/uid")
                     .and_then(Value::as_str)
-                    .map(str::to_string)
+                    .unwrap_or_default();
+                self.idle.get(uid) != Some(&controllers::rv_of(p))
             })
+            .map(crate::store::obj_key)
             .collect();
-        self.seen.retain(|uid, _| live.contains(uid));
-        for pod in pods {
+        for (ns, name) in todo {
+            let Some(pod) = store.get("", "pods", &ns, &name).cloned() else {
+                continue;
+            };
             if pod.pointer("/metadata/deletionTimestamp").is_some() {
                 continue;
             }
@@ -88,7 +103,7 @@ impl Kubelet {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            let since = *self.seen.entry(uid).or_insert_with(Instant::now);
+            let since = *self.seen.entry(uid.clone()).or_insert_with(Instant::now);
             let started = clock.elapsed(since, delay);
             let images: Vec<String> = pod
                 .pointer("/spec/containers")
@@ -113,12 +128,17 @@ impl Kubelet {
                 }
                 _ => 0,
             };
+            let mark = controllers::Mark::new(store);
             let status = desired_status(&pod, store, started, failure, restarts);
-            let Some(status) = status else { continue };
-            controllers::log_err(
-                "kubelet status",
-                controllers::set_status(store, clock, "", "pods", &pod, status, KUBELET),
-            );
+            if let Some(status) = status {
+                controllers::log_err(
+                    "kubelet status",
+                    controllers::set_status(store, clock, "", "pods", &pod, status, KUBELET),
+                );
+            }
+            if started && failure != Some(PodFailure::CrashLoop) && mark.no_op(store) {
+                self.idle.insert(uid, controllers::rv_of(&pod));
+            }
         }
     }
 }

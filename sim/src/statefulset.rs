@@ -25,9 +25,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::clock::SimClock;
-use crate::controllers::{
-    self, CONTROLLER_MANAGER, controller_ref, owned_by, pod_ready, safe_hash,
-};
+use crate::controllers::{self, CONTROLLER_MANAGER, controller_ref, pod_ready, safe_hash};
 use crate::options::SimOptions;
 use crate::store::Store;
 
@@ -38,10 +36,13 @@ pub const POD_NAME_LABEL: &str = "statefulset.kubernetes.io/pod-name";
 /// Label with the ordinal.
 pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 
-/// Controller memory: when each generation was first seen.
+/// Controller memory: when each generation was first seen, and the inputs (set
+/// resourceVersion, last change of an owned object) of each set's last reconcile that was a
+/// no-op, so that it is not repeated while they are unchanged.
 #[derive(Debug, Default)]
 pub struct StatefulSetController {
     seen: HashMap<(String, String), (i64, Instant)>,
+    idle: HashMap<(String, String), (u64, u64)>,
 }
 
 fn int_or_percent(v: Option<&Value>, total: i64, default: i64) -> i64 {
@@ -70,37 +71,82 @@ fn revision_of(pod: &Value) -> String {
 impl StatefulSetController {
     /// One pass over all StatefulSets.
     pub fn pass(&mut self, store: &mut Store, clock: &SimClock, opts: &SimOptions) {
-        let sets: Vec<Value> = store
+        struct Item {
+            key: (String, String),
+            generation: i64,
+            observed: Option<i64>,
+            inputs: (u64, u64),
+        }
+        let items: Vec<Item> = store
             .list("apps", "statefulsets", None)
             .into_iter()
-            .cloned()
+            .filter(|set| set.pointer("/metadata/deletionTimestamp").is_none())
+            .map(|set| {
+                let uid = set
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                Item {
+                    key: crate::store::obj_key(set),
+                    generation: set
+                        .pointer("/metadata/generation")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(1),
+                    observed: set
+                        .pointer("/status/observedGeneration")
+                        .and_then(Value::as_i64),
+                    inputs: (controllers::rv_of(set), store.dependents_changed(uid)),
+                }
+            })
             .collect();
-        let live: std::collections::HashSet<(String, String)> =
-            sets.iter().map(crate::store::obj_key).collect();
+        let live: std::collections::HashSet<(String, String)> = store
+            .list("apps", "statefulsets", None)
+            .into_iter()
+            .map(crate::store::obj_key)
+            .collect();
         self.seen.retain(|k, _| live.contains(k));
-        for set in sets {
-            if set.pointer("/metadata/deletionTimestamp").is_some() {
-                continue;
+        self.idle.retain(|k, _| live.contains(k));
+        for item in items {
+            let entry = self
+                .seen
+                .entry(item.key.clone())
+                .or_insert((item.generation, Instant::now()));
+            if entry.0 != item.generation {
+                *entry = (item.generation, Instant::now());
             }
-            let key = crate::store::obj_key(&set);
-            let generation = set
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let entry = self.seen.entry(key).or_insert((generation, Instant::now()));
-            if entry.0 != generation {
-                *entry = (generation, Instant::now());
-            }
-            let observed = set
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_i64);
-            if observed != Some(generation) && !clock.elapsed(entry.1, opts.observed_generation_lag)
+            if item.observed != Some(item.generation)
+                && !clock.elapsed(entry.1, opts.observed_generation_lag)
             {
                 continue;
             }
+            if self.idle.get(&item.key) == Some(&item.inputs) {
+                continue;
+            }
+            let Some(set) = store
+                .get("apps", "statefulsets", &item.key.0, &item.key.1)
+                .cloned()
+            else {
+                continue;
+            };
+            let mark = controllers::Mark::new(store);
             reconcile(store, clock, &set);
+            if mark.no_op(store) {
+                self.idle.insert(item.key, item.inputs);
+            } else {
+                self.idle.remove(&item.key);
+            }
         }
     }
+}
+
+/// The objects of a type in `ns` owned by `uid`, ordered by name.
+fn owned_in<'a>(store: &'a Store, plural: &str, ns: &str, uid: &str) -> Vec<&'a Value> {
+    let group = if plural == "pods" { "" } else { "apps" };
+    store
+        .dependents(group, plural, uid)
+        .into_iter()
+        .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+        .collect()
 }
 
 /// Ensures the ControllerRevision for `template` exists and is the newest; returns its name.
@@ -118,10 +164,8 @@ fn ensure_revision(
     let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let hash = safe_hash(&template, 10);
     let rev_name = format!("{name}-{hash}");
-    let revs: Vec<Value> = store
-        .list("apps", "controllerrevisions", Some(ns))
+    let revs: Vec<Value> = owned_in(store, "controllerrevisions", ns, uid)
         .into_iter()
-        .filter(|r| owned_by(r, uid))
         .cloned()
         .collect();
     let max = revs
@@ -182,16 +226,9 @@ fn ensure_revision(
         .and_then(Value::as_i64)
         .unwrap_or(10)
         .max(0) as usize;
-    let mut revs: Vec<Value> = store
-        .list("apps", "controllerrevisions", Some(ns))
+    let mut revs: Vec<&Value> = owned_in(store, "controllerrevisions", ns, uid);
+    let used: Vec<String> = owned_in(store, "pods", ns, uid)
         .into_iter()
-        .filter(|r| owned_by(r, uid))
-        .cloned()
-        .collect();
-    let used: Vec<String> = store
-        .list("", "pods", Some(ns))
-        .into_iter()
-        .filter(|p| owned_by(p, uid))
         .map(revision_of)
         .collect();
     let current = set
@@ -371,10 +408,8 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         .unwrap_or_else(|| update_rev.clone());
 
     let pods_of = |store: &Store| -> BTreeMap<i64, Value> {
-        store
-            .list("", "pods", Some(&ns))
+        owned_in(store, "pods", &ns, &uid)
             .into_iter()
-            .filter(|p| owned_by(p, &uid))
             .filter_map(|p| ordinal(&name, p).map(|o| (o, p.clone())))
             .collect()
     };

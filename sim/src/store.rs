@@ -4,7 +4,7 @@
 //! versions"): every write takes the next value of a single counter; watches replay history
 //! after a given resourceVersion and answer `410 Gone` once that history has been compacted.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::Value;
 
@@ -70,6 +70,72 @@ pub struct Store {
     compacted: u64,
     uid_counter: u64,
     ip_counter: u32,
+    /// Indexes maintained by `put`/`remove` so that controllers need no full scans.
+    index: Index,
+}
+
+/// Secondary indexes of the store.
+#[derive(Debug, Default)]
+struct Index {
+    /// Live object uids.
+    uids: HashMap<String, (TypeKey, ObjKey)>,
+    /// Owner uid (`""` for a reference without uid) -> the objects referring to it.
+    dependents: HashMap<String, BTreeSet<(TypeKey, ObjKey)>>,
+    /// Owner uid -> resourceVersion of the last change of an object referring to it.
+    dependents_rv: HashMap<String, u64>,
+    /// (type, namespace) -> resourceVersion of the last change of an object of that type there.
+    ns_rv: HashMap<(TypeKey, String), u64>,
+}
+
+fn uid_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .filter(|u| !u.is_empty())
+}
+
+fn owner_uids(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| r["uid"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+impl Index {
+    fn unlink(&mut self, tk: &TypeKey, ok: &ObjKey, obj: &Value, rv: u64) {
+        if let Some(u) = uid_of(obj)
+            && self.uids.get(u).is_some_and(|k| k.0 == *tk && k.1 == *ok)
+        {
+            self.uids.remove(u);
+        }
+        for owner in owner_uids(obj) {
+            if let Some(set) = self.dependents.get_mut(&owner) {
+                set.remove(&(tk.clone(), ok.clone()));
+                if set.is_empty() {
+                    self.dependents.remove(&owner);
+                }
+            }
+            self.dependents_rv.insert(owner, rv);
+        }
+    }
+
+    fn link(&mut self, tk: &TypeKey, ok: &ObjKey, obj: &Value, rv: u64) {
+        if let Some(u) = uid_of(obj) {
+            self.uids.insert(u.to_string(), (tk.clone(), ok.clone()));
+        }
+        for owner in owner_uids(obj) {
+            self.dependents
+                .entry(owner.clone())
+                .or_default()
+                .insert((tk.clone(), ok.clone()));
+            self.dependents_rv.insert(owner, rv);
+        }
+    }
+
+    fn touch_ns(&mut self, tk: &TypeKey, ns: &str, rv: u64) {
+        self.ns_rv.insert((tk.clone(), ns.to_string()), rv);
+    }
 }
 
 impl Store {
@@ -84,6 +150,7 @@ impl Store {
             compacted: 0,
             uid_counter: 0,
             ip_counter: 0,
+            index: Index::default(),
         }
     }
 
@@ -117,12 +184,75 @@ impl Store {
     pub fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> Vec<&Value> {
         match self.objects.get(&(group.to_string(), plural.to_string())) {
             None => Vec::new(),
-            Some(m) => m
-                .iter()
-                .filter(|((n, _), _)| ns.is_none_or(|want| want == n))
-                .map(|(_, v)| v)
-                .collect(),
+            Some(m) => match ns {
+                None => m.values().collect(),
+                Some(want) => m
+                    .range((want.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == want)
+                    .map(|(_, v)| v)
+                    .collect(),
+            },
         }
+    }
+
+    /// Objects of a type that have an owner reference with this uid, ordered by
+    /// (namespace, name).
+    pub fn dependents(&self, group: &str, plural: &str, owner_uid: &str) -> Vec<&Value> {
+        let Some(set) = self.index.dependents.get(owner_uid) else {
+            return Vec::new();
+        };
+        let Some(m) = self.objects.get(&(group.to_string(), plural.to_string())) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter(|((g, p), _)| g == group && p == plural)
+            .filter_map(|(_, k)| m.get(k))
+            .collect()
+    }
+
+    /// Every object (with its type key) that has an owner reference with this uid, ordered by
+    /// type key, then (namespace, name).
+    pub fn all_dependents(&self, owner_uid: &str) -> Vec<(&TypeKey, &Value)> {
+        self.index
+            .dependents
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter_map(|(tk, k)| {
+                let (tk, m) = self.objects.get_key_value(tk)?;
+                Some((tk, m.get(k)?))
+            })
+            .collect()
+    }
+
+    /// The owner uids referred to by some object (`""` for references without a uid).
+    pub fn referenced_owners(&self) -> impl Iterator<Item = &str> {
+        self.index.dependents.keys().map(String::as_str)
+    }
+
+    /// resourceVersion of the last change (create, update, delete) of an object with an owner
+    /// reference to this uid; 0 if none was seen.
+    pub fn dependents_changed(&self, owner_uid: &str) -> u64 {
+        self.index
+            .dependents_rv
+            .get(owner_uid)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// resourceVersion of the last change of an object of this type in this namespace; 0 if
+    /// none was seen.
+    pub fn namespace_changed(&self, group: &str, plural: &str, ns: &str) -> u64 {
+        self.index
+            .ns_rv
+            .get(&((group.to_string(), plural.to_string()), ns.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Whether an object with this uid exists.
+    pub fn has_uid(&self, uid: &str) -> bool {
+        self.index.uids.contains_key(uid)
     }
 
     /// Every stored object with its type key.
@@ -141,11 +271,18 @@ impl Store {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
         let (ns, name) = obj_key(&obj);
+        let tk = (group.to_string(), plural.to_string());
+        let ok = (ns.clone(), name);
         let previous = self
             .objects
-            .entry((group.to_string(), plural.to_string()))
+            .entry(tk.clone())
             .or_default()
-            .insert((ns.clone(), name), obj.clone());
+            .insert(ok.clone(), obj.clone());
+        if let Some(prev) = &previous {
+            self.index.unlink(&tk, &ok, prev, rv);
+        }
+        self.index.link(&tk, &ok, &obj, rv);
+        self.index.touch_ns(&tk, &ns, rv);
         let kind = if previous.is_some() {
             EventKind::Modified
         } else {
@@ -175,6 +312,10 @@ impl Store {
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
+        let tk = (group.to_string(), plural.to_string());
+        self.index
+            .unlink(&tk, &(ns.to_string(), name.to_string()), &obj, rv);
+        self.index.touch_ns(&tk, ns, rv);
         self.record(StoredEvent {
             rv,
             group: group.into(),
