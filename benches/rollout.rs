@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use kube_sim::SimOptions;
 use starrocks_model::component::Tier;
 use starrocks_operator::controller::ControllerConfig;
-use starrocks_operator::embedded::{Embedded, RunningOperator, steady_at};
+use starrocks_operator::embedded::{Embedded, RunningOperator, retag_patch, steady_at};
 use starrocks_operator::journal::{OpenOptions, SledJournal};
 use starrocks_operator::witness;
 use std::sync::Arc;
@@ -28,14 +28,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-fn tag_patch(tag: &str) -> serde_json::Value {
-    serde_json::json!({"spec": {
-        "starRocksFeSpec": {"image": format!("starrocks/fe-ubuntu:{tag}")},
-        "starRocksBeSpec": {"image": format!("starrocks/be-ubuntu:{tag}")},
-        "starRocksCnSpec": {"image": format!("starrocks/cn-ubuntu:{tag}")},
-    }})
 }
 
 /// An embedded cluster with 50 ms pod readiness and the operator running with `config`.
@@ -65,7 +57,9 @@ async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::err
     for i in 0..upgrades {
         let mark = embedded.sim.resource_version();
         let tag = format!("3.4.{i}");
-        let patched = embedded.patch_cluster(&ns, &name, tag_patch(&tag)).await?;
+        let patched = embedded
+            .patch_cluster(&ns, &name, retag_patch(&cluster, &tag))
+            .await?;
         let generation = patched.metadata.generation.unwrap_or(0);
         embedded
             .wait_for(&ns, &name, "Steady", minute, |c| steady_at(c, generation))

@@ -4,7 +4,7 @@
 //! simulator's audit timeline of template writes checked for StarRocks' order.
 
 use crate::controller::ControllerConfig;
-use crate::embedded::{Embedded, EmbeddedError, steady_at};
+use crate::embedded::{Embedded, EmbeddedError, retag_patch, steady_at};
 use crate::journal::replay::actions_summary;
 use crate::journal::{JournalError, OpenOptions, SledJournal};
 use crate::witness::{self, Violation};
@@ -49,16 +49,6 @@ pub enum DemoError {
     /// Writing to the terminal failed.
     #[error("writing the demo output: {0}")]
     Output(#[from] std::io::Error),
-}
-
-fn image_patch(cluster: &crate::crd::StarRocksCluster, to: &str) -> serde_json::Value {
-    let bump = |image: &Option<String>| image.as_ref().map(|i| i.replace(FROM_TAG, to));
-    let s = &cluster.spec;
-    serde_json::json!({"spec": {
-        "starRocksFeSpec": {"image": bump(&s.star_rocks_fe_spec.as_ref().map(|x| x.component.load.image.clone()))},
-        "starRocksBeSpec": {"image": bump(&s.star_rocks_be_spec.as_ref().map(|x| x.component.load.image.clone()))},
-        "starRocksCnSpec": {"image": bump(&s.star_rocks_cn_spec.as_ref().map(|x| x.component.load.image.clone()))},
-    }})
 }
 
 /// Runs the demo, printing to standard output. Returns once the upgrade reached Steady and the order
@@ -131,7 +121,7 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     )?;
 
     let patched = embedded
-        .patch_cluster(&namespace, &name, image_patch(&created, TO_TAG))
+        .patch_cluster(&namespace, &name, retag_patch(&created, TO_TAG))
         .await?;
     writeln!(
         out,

@@ -298,6 +298,39 @@ impl Embedded {
     }
 }
 
+/// A merge patch that sets the tag of every StarRocks image (FE, BE, CN) the cluster has to
+/// `tag`, e.g. `starrocks/be-ubuntu:3.3.2` to `starrocks/be-ubuntu:3.3.5`. Images are
+/// `repository:tag` (validation requires a tag); one without a tag gets `tag` appended.
+pub fn retag_patch(cluster: &StarRocksCluster, tag: &str) -> serde_json::Value {
+    let retag = |image: &str| match image.rsplit_once(':') {
+        Some((repository, _)) => format!("{repository}:{tag}"),
+        None => format!("{image}:{tag}"),
+    };
+    let s = &cluster.spec;
+    let images = [
+        (
+            "starRocksFeSpec",
+            s.star_rocks_fe_spec.as_ref().map(|x| &x.component),
+        ),
+        (
+            "starRocksBeSpec",
+            s.star_rocks_be_spec.as_ref().map(|x| &x.component),
+        ),
+        (
+            "starRocksCnSpec",
+            s.star_rocks_cn_spec.as_ref().map(|x| &x.component),
+        ),
+    ];
+    let spec: serde_json::Map<String, serde_json::Value> = images
+        .into_iter()
+        .filter_map(|(field, component)| {
+            let image = retag(&component?.load.image);
+            Some((field.to_string(), serde_json::json!({ "image": image })))
+        })
+        .collect();
+    serde_json::json!({ "spec": spec })
+}
+
 /// Whether the cluster is Steady, running, and its status describes generation `generation`
 /// (or later).
 pub fn steady_at(cluster: &StarRocksCluster, generation: i64) -> bool {

@@ -78,18 +78,6 @@ impl Readiness {
     }
 }
 
-/// Aborts the lease manager's task when the elected run ends or is dropped, so a killed
-/// instance stops renewing the Lease.
-struct AbortOnDrop<T>(Option<tokio::task::JoinHandle<T>>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        if let Some(task) = &self.0 {
-            task.abort();
-        }
-    }
-}
-
 /// Runs `build()`'s operator whenever this instance holds the Lease, until `shutdown`.
 /// Leadership lost: the operator is stopped at once and the instance goes back to standby.
 ///
@@ -118,7 +106,8 @@ pub async fn run_elected(
         .await
         .map_err(lease_error)?;
     let (mut leader, task) = manager.watch().await;
-    let mut renewals = AbortOnDrop(Some(task));
+    // Aborted when the elected run ends or is dropped, so a killed instance stops renewing.
+    let renewals = crate::AbortOnDrop::new(task);
     readiness.elected.store(true, Ordering::Relaxed);
     tokio::pin!(shutdown);
     loop {
@@ -152,8 +141,6 @@ pub async fn run_elected(
     }
     // Dropping the receiver makes the lease manager release the Lease for a quick handover.
     drop(leader);
-    if let Some(task) = renewals.0.take() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
-    }
+    let _ = tokio::time::timeout(Duration::from_secs(5), renewals.into_inner()).await;
     Ok(())
 }

@@ -11,6 +11,10 @@
 //! - rollout in tier order (upgrade BE, CN, FE; downgrade FE, BE, CN): every template write
 //!   of a tier comes after every earlier tier's last template write, and after a state in
 //!   which that earlier tier had rolled out its last template.
+//!
+//! "Rolled out" is restated here from the API reference rather than taken from the model's
+//! gate, on purpose: a check that shared the model's code would share its bugs. The tier
+//! order is the caller's (the tests state it independently too).
 
 use crate::render::names::workload_name;
 use kube_sim::AuditEntry;

@@ -4,6 +4,8 @@
 //!
 //! Skipped, with a notice on stderr, when `kubectl` is not installed.
 
+mod support;
+
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     Container, Namespace, PersistentVolumeClaim, PodSecurityContext, SecurityContext,
@@ -16,7 +18,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
+use support::kustomize;
 
 const OPERATOR_NAMESPACE: &str = "starrocks-operator";
 const WATCHED_NAMESPACE: &str = "starrocks";
@@ -33,29 +35,6 @@ enum Object {
     Deployment(Box<Deployment>),
     PersistentVolumeClaim(Box<PersistentVolumeClaim>),
     CustomResourceDefinition(Box<CustomResourceDefinition>),
-}
-
-/// `kubectl kustomize <dir>` (relative to the repository root); `None` when kubectl is absent.
-fn kustomize(dir: &str) -> Option<String> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = match Command::new("kubectl")
-        .arg("kustomize")
-        .arg(root.join(dir))
-        .output()
-    {
-        Ok(output) => output,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("NOTICE: kubectl is not installed; skipping the check of {dir}");
-            return None;
-        }
-        Err(e) => panic!("running kubectl kustomize {dir}: {e}"),
-    };
-    assert!(
-        output.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(String::from_utf8(output.stdout).expect("kubectl prints UTF-8"))
 }
 
 fn typed<T: DeserializeOwned>(value: Value, what: &str) -> Box<T> {

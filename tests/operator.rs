@@ -9,8 +9,8 @@ mod support;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::ResourceExt;
 use kube::api::ListParams;
+use starrocks_model::Direction;
 use starrocks_model::journal::replay_with;
-use starrocks_model::{Direction, Rules, Tier};
 use starrocks_operator::crd::ConditionType;
 use starrocks_operator::journal::JournalStore;
 use support::{DOWNGRADE, Env, UPGRADE, example, examples};
@@ -166,14 +166,8 @@ async fn upgrade_resource_change_and_downgrade_roll_in_order() {
     // The journal replays; a model with the wrong order reports the divergent record.
     env.assert_replays(&cluster);
     let records = env.records(&cluster);
-    fn fe_first(_: Direction) -> [Tier; 3] {
-        [Tier::Fe, Tier::Be, Tier::Cn]
-    }
-    let wrong = Rules {
-        order: fe_first,
-        ..Rules::default()
-    };
-    let divergence = replay_with(wrong, &records, |_, _| {}).expect_err("a changed model diverges");
+    let divergence = replay_with(support::fe_first_rules(), &records, |_, _| {})
+        .expect_err("a changed model diverges");
     let record = records.iter().find(|r| r.seq == divergence.seq).unwrap();
     assert!(
         record.after.name() == "UpgradingBe" || record.before.name() == "UpgradingBe",
@@ -383,14 +377,8 @@ async fn a_resync_in_steady_state_writes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_witness_catches_an_operator_with_the_wrong_order() {
-    fn fe_first(_: Direction) -> [Tier; 3] {
-        [Tier::Fe, Tier::Be, Tier::Cn]
-    }
     let config = starrocks_operator::controller::ControllerConfig {
-        rules: Rules {
-            order: fe_first,
-            ..Rules::default()
-        },
+        rules: support::fe_first_rules(),
         ..support::test_config()
     };
     let env = Env::start_with(support::sim_options(), config).await;

@@ -15,24 +15,8 @@ use support::{Env, UPGRADE, example};
 const TOKEN: &str = "starrocks-operator-token";
 
 fn kustomize(dir: &str) -> Option<Vec<Value>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
-    match std::process::Command::new("kubectl")
-        .arg("kustomize")
-        .arg(&path)
-        .output()
-    {
-        Ok(out) if out.status.success() => {
-            Some(serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("yaml"))
-        }
-        Ok(out) => panic!(
-            "kubectl kustomize {dir}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(e) => {
-            eprintln!("kubectl not available ({e}): RBAC test skipped");
-            None
-        }
-    }
+    let yaml = support::kustomize(dir)?;
+    Some(serde_saphyr::from_multiple(&yaml).expect("kubectl kustomize prints YAML"))
 }
 
 /// The RBAC objects (and the namespaces and ServiceAccount they name) of a rendered install.

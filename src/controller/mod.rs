@@ -361,7 +361,9 @@ impl Operator {
     /// end the run.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
         let ctx = self.ctx.clone();
-        let _janitor = AbortOnDrop(tokio::spawn({
+        // The janitor ends with the run future, even when that future is dropped (aborted)
+        // rather than shut down.
+        let _janitor = crate::AbortOnDrop::new(tokio::spawn({
             let ctx = ctx.clone();
             async move {
                 let period = (ctx.config.keep_deleted_logs / 4).max(Duration::from_secs(1));
@@ -398,16 +400,6 @@ impl Operator {
                 }
             })
             .await;
-    }
-}
-
-/// Aborts a task when dropped, so that a task spawned by [`Operator::run`] ends with it,
-/// even when the run future itself is dropped (aborted) rather than shut down.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -20,7 +20,8 @@ use crate::journal::{ClusterKey, JournalError};
 use crate::metrics::{ClusterLabel, ConditionLabel, StateLabel, TransitionLabels};
 use crate::render::names::PAUSE_ANNOTATION;
 use crate::render::{
-    ConfigInputs, RenderError, RenderedCluster, referenced_config_maps, render_cluster,
+    ConfigInputs, RenderError, RenderedCluster, desired_from_render, referenced_config_maps,
+    render_cluster,
 };
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -35,7 +36,7 @@ use starrocks_model::journal::{Record, replay_with};
 use starrocks_model::observe::{ClusterObservation, diff};
 use starrocks_model::spec::DesiredCluster;
 use starrocks_model::state::LifecycleState;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use tracing::Instrument;
 
@@ -49,12 +50,9 @@ pub struct ClusterRuntime {
     pub machine: Machine,
     /// Sequence number of the next journal record.
     pub next_seq: u64,
-    /// The observation last fed to the machine.
+    /// The observation last fed to the machine (the spec and the pause flag last fed are in
+    /// its knowledge; observations are not, as it drops stale ones).
     pub observation: ClusterObservation,
-    /// The spec last fed to the machine.
-    pub spec: DesiredCluster,
-    /// Whether the pause annotation was set when last fed.
-    pub paused: bool,
     /// When the machine entered its current state (for the time-per-state metric).
     pub state_since: std::time::Instant,
 }
@@ -147,7 +145,7 @@ async fn reconcile_in_span(
 
     let inputs = config_inputs(&ctx, &cluster, &key.namespace);
     let rendered = render_cluster(&cluster, &inputs);
-    let desired = desired_of(&cluster, &rendered);
+    let desired = desired_from_render(&cluster, &rendered);
     let mut observation = observe(&ctx, &key);
     let paused = is_paused(&cluster);
     if !paused {
@@ -157,7 +155,8 @@ async fn reconcile_in_span(
     let (mut runtime, events) = match guard.take() {
         Some(mut rt) => {
             let mut events = Vec::new();
-            if paused != rt.paused {
+            let known = rt.machine.knowledge();
+            if paused != known.paused {
                 events.push(if paused {
                     Event::Paused
                 } else {
@@ -165,7 +164,7 @@ async fn reconcile_in_span(
                 });
             }
             events.extend(diff(&rt.observation, &observation));
-            if desired != rt.spec {
+            if known.desired.as_ref() != Some(&desired) {
                 events.push(Event::SpecChanged {
                     spec: desired.clone(),
                 });
@@ -174,8 +173,6 @@ async fn reconcile_in_span(
                 events.push(Event::Resync);
             }
             rt.observation = observation.clone();
-            rt.spec = desired.clone();
-            rt.paused = paused;
             (rt, events)
         }
         None => {
@@ -184,8 +181,6 @@ async fn reconcile_in_span(
                 machine,
                 next_seq,
                 observation: observation.clone(),
-                spec: desired.clone(),
-                paused,
                 state_since: std::time::Instant::now(),
             };
             let restarted = Event::Restarted {
@@ -303,21 +298,6 @@ fn config_inputs(ctx: &Context, cluster: &StarRocksCluster, namespace: &str) -> 
         }
     }
     inputs
-}
-
-/// The model's desired state from a render, or an invalid one naming what is wrong.
-fn desired_of(
-    cluster: &StarRocksCluster,
-    rendered: &Result<RenderedCluster, RenderError>,
-) -> DesiredCluster {
-    match rendered {
-        Ok(r) => r.desired(),
-        Err(e) => DesiredCluster {
-            generation: cluster.metadata.generation.unwrap_or(0),
-            components: BTreeMap::new(),
-            invalid: Some(e.to_string()),
-        },
-    }
 }
 
 fn observe(ctx: &Context, key: &ClusterKey) -> ClusterObservation {

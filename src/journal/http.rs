@@ -11,7 +11,7 @@
 //! they run on tokio's blocking pool.
 
 use super::replay::select_cluster;
-use super::{ClusterLog, JournalError, JournalStore, Trimmed, jsonl};
+use super::{ClusterLog, JournalError, JournalStore, jsonl};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,7 +19,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use starrocks_model::journal::Record;
 use std::sync::Arc;
 
 /// The media type of a JSON Lines export.
@@ -95,7 +94,7 @@ async fn export(
 ) -> Response {
     let selector = format!("{namespace}/{name}");
     let body = blocking(store, move |store| {
-        let cluster = select_cluster(&Shared(store), &selector)?;
+        let cluster = select_cluster(store, &selector)?;
         let records = store.read(&cluster.uid)?;
         let mut body = Vec::new();
         jsonl::export(&records, &mut body)?;
@@ -139,34 +138,4 @@ fn error_response(error: &JournalError) -> Response {
         }
     };
     (status, format!("{error}\n")).into_response()
-}
-
-/// A borrowed trait object as a sized [`JournalStore`], for [`select_cluster`] (which takes
-/// `&impl JournalStore`, a sized type).
-struct Shared<'a>(&'a (dyn JournalStore + Send + Sync));
-
-impl JournalStore for Shared<'_> {
-    fn append(&self, cluster: &super::ClusterKey, records: &[Record]) -> Result<(), JournalError> {
-        self.0.append(cluster, records)
-    }
-
-    fn read(&self, uid: &str) -> Result<Vec<Record>, JournalError> {
-        self.0.read(uid)
-    }
-
-    fn clusters(&self) -> Result<Vec<ClusterLog>, JournalError> {
-        self.0.clusters()
-    }
-
-    fn uid_of(&self, namespace: &str, name: &str) -> Result<Option<String>, JournalError> {
-        self.0.uid_of(namespace, name)
-    }
-
-    fn trim(&self, uid: &str, max_records: usize) -> Result<Trimmed, JournalError> {
-        self.0.trim(uid, max_records)
-    }
-
-    fn remove(&self, uid: &str) -> Result<bool, JournalError> {
-        self.0.remove(uid)
-    }
 }

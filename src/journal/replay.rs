@@ -198,7 +198,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Record>, JournalError> {
 /// [`JournalError::UnknownCluster`] (listing the clusters the journal has),
 /// [`JournalError::BadClusterName`], and the store's errors.
 pub fn select_cluster(
-    store: &impl JournalStore,
+    store: &(impl JournalStore + ?Sized),
     selector: &str,
 ) -> Result<ClusterKey, JournalError> {
     let clusters = store.clusters()?;

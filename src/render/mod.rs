@@ -268,7 +268,16 @@ impl RenderedCluster {
 /// spec is invalid or references a missing ConfigMap, a `DesiredCluster` with no components
 /// and `invalid` naming the field and the problem.
 pub fn desired_cluster(cluster: &StarRocksCluster, inputs: &ConfigInputs) -> DesiredCluster {
-    match render_cluster(cluster, inputs) {
+    desired_from_render(cluster, &render_cluster(cluster, inputs))
+}
+
+/// [`desired_cluster`] from a render already made of `cluster` (the reconciler renders once
+/// and uses the objects too).
+pub fn desired_from_render(
+    cluster: &StarRocksCluster,
+    rendered: &Result<RenderedCluster, RenderError>,
+) -> DesiredCluster {
+    match rendered {
         Ok(r) => r.desired(),
         Err(e) => DesiredCluster {
             generation: cluster.metadata.generation.unwrap_or(0),

@@ -9,7 +9,7 @@ use starrocks_model::component::Tier;
 use starrocks_model::journal::Record;
 use starrocks_operator::controller::ControllerConfig;
 use starrocks_operator::crd::StarRocksCluster;
-use starrocks_operator::embedded::{Embedded, RunningOperator, steady_at};
+use starrocks_operator::embedded::{Embedded, RunningOperator, retag_patch, steady_at};
 use starrocks_operator::journal::{JournalStore, OpenOptions, Recovery, SledJournal};
 use starrocks_operator::witness::{self, TemplateWrite};
 use std::path::PathBuf;
@@ -22,6 +22,41 @@ pub const PHASE: Duration = Duration::from_secs(60);
 /// The upgrade order and the downgrade order.
 pub const UPGRADE: [Tier; 3] = [Tier::Be, Tier::Cn, Tier::Fe];
 pub const DOWNGRADE: [Tier; 3] = [Tier::Fe, Tier::Be, Tier::Cn];
+
+/// Rules with a wrong order (FE first in both directions), to show the checks can fail.
+pub fn fe_first_rules() -> starrocks_model::Rules {
+    fn fe_first(_: starrocks_model::Direction) -> [Tier; 3] {
+        [Tier::Fe, Tier::Be, Tier::Cn]
+    }
+    starrocks_model::Rules {
+        order: fe_first,
+        ..starrocks_model::Rules::default()
+    }
+}
+
+/// `kubectl kustomize <dir>` (relative to the repository root); `None`, with a notice, when
+/// kubectl is not installed.
+pub fn kustomize(dir: &str) -> Option<String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let output = match std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(root.join(dir))
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("NOTICE: kubectl is not installed; skipping the check of {dir}");
+            return None;
+        }
+        Err(e) => panic!("running kubectl kustomize {dir}: {e}"),
+    };
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {dir} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(String::from_utf8(output.stdout).expect("kubectl prints UTF-8"))
+}
 
 /// Fast simulated pods: Ready 100 ms after creation.
 pub fn sim_options() -> SimOptions {
@@ -197,7 +232,7 @@ impl Env {
     /// Sets the image tag of every StarRocks component the cluster has. Returns the new
     /// generation.
     pub async fn set_tag(&self, cluster: &StarRocksCluster, tag: &str) -> i64 {
-        self.patch(cluster, tag_patch(cluster, tag)).await
+        self.patch(cluster, retag_patch(cluster, tag)).await
     }
 
     /// Template writes of the cluster after resource version `since`.
@@ -327,35 +362,6 @@ pub async fn retry<T, E: std::fmt::Display, F: std::future::Future<Output = Resu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("a test request kept failing: {last}");
-}
-
-/// A merge patch setting the tag of every StarRocks image of the cluster.
-pub fn tag_patch(cluster: &StarRocksCluster, tag: &str) -> serde_json::Value {
-    let retag = |image: &str| match image.rsplit_once(':') {
-        Some((repo, _)) => format!("{repo}:{tag}"),
-        None => format!("{image}:{tag}"),
-    };
-    let s = &cluster.spec;
-    let mut spec = serde_json::Map::new();
-    if let Some(fe) = &s.star_rocks_fe_spec {
-        spec.insert(
-            "starRocksFeSpec".into(),
-            serde_json::json!({"image": retag(&fe.component.load.image)}),
-        );
-    }
-    if let Some(be) = &s.star_rocks_be_spec {
-        spec.insert(
-            "starRocksBeSpec".into(),
-            serde_json::json!({"image": retag(&be.component.load.image)}),
-        );
-    }
-    if let Some(cn) = &s.star_rocks_cn_spec {
-        spec.insert(
-            "starRocksCnSpec".into(),
-            serde_json::json!({"image": retag(&cn.component.load.image)}),
-        );
-    }
-    serde_json::json!({ "spec": spec })
 }
 
 /// The example manifests under `deploy/examples/`, by file name.
