@@ -6,6 +6,7 @@
 //! `continue`, patch types, "Server-Side Apply", "Finalizers", "Garbage Collection"), and the
 //! CRD docs for status and scale subresources and generation semantics.
 
+use crate::jsonpath::JsonPath;
 use serde_json::{Map, Value, json};
 
 use crate::clock::SimClock;
@@ -121,7 +122,7 @@ fn now(clock: &SimClock) -> String {
 }
 
 fn shape(rt: &ResourceType) -> Shape<'_> {
-    Shape::root(rt.schema.as_ref(), rt.is_custom())
+    Shape::root(rt.schema.as_deref(), rt.is_custom())
 }
 
 fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
@@ -277,17 +278,14 @@ fn create_inner(
         ));
     }
     if t.name.is_none()
-        && let Some(n) = body.pointer("/metadata/name").and_then(Value::as_str)
+        && let Some(n) = body.at("/metadata/name").and_then(Value::as_str)
     {
         t.name = Some(n.to_string());
     }
     check_identity(&t, &mut body)?;
-    let name = match body.pointer("/metadata/name").and_then(Value::as_str) {
+    let name = match body.at("/metadata/name").and_then(Value::as_str) {
         Some(n) if !n.is_empty() => n.to_string(),
-        _ => match body
-            .pointer("/metadata/generateName")
-            .and_then(Value::as_str)
-        {
+        _ => match body.at("/metadata/generateName").and_then(Value::as_str) {
             Some(prefix) => {
                 let uid = store.new_uid();
                 let suffix: String = uid.chars().rev().take(5).collect();
@@ -390,7 +388,7 @@ pub fn update(
 /// 409 Conflict when it does not.
 fn check_resource_version(t: &Target, old: &Value, request: &Value) -> Result<(), ApiError> {
     let version = |v: &Value| {
-        v.pointer("/metadata/resourceVersion")
+        v.at("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string)
     };
@@ -570,7 +568,7 @@ fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
                 };
                 // managedFields computed by an apply travel with the status write.
                 if let (Some(mf), Some(meta)) = (
-                    new.pointer("/metadata/managedFields").cloned(),
+                    new.at("/metadata/managedFields").cloned(),
                     m.get_mut("metadata").and_then(Value::as_object_mut),
                 ) {
                     meta.insert("managedFields".into(), mf);
@@ -670,7 +668,7 @@ fn commit(
             let spec_changed =
                 without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
             let g = old
-                .pointer("/metadata/generation")
+                .at("/metadata/generation")
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -681,7 +679,7 @@ fn commit(
             }
         }
         if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut)
-            && let Some(rv) = old.pointer("/metadata/resourceVersion")
+            && let Some(rv) = old.at("/metadata/resourceVersion")
         {
             meta.insert("resourceVersion".into(), rv.clone());
         }
@@ -694,7 +692,7 @@ fn commit(
     if record_manager {
         // Managed fields are the server's: keep the stored ones, then record this write.
         if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            match old.and_then(|o| o.pointer("/metadata/managedFields")) {
+            match old.and_then(|o| o.at("/metadata/managedFields")) {
                 Some(mf) => meta.insert("managedFields".into(), mf.clone()),
                 None => meta.remove("managedFields"),
             };
@@ -711,8 +709,8 @@ fn commit(
         fields::record_update(old, &mut new, shape(rt), req);
     }
     let template_changed = match old {
-        Some(o) => o.pointer("/spec/template") != new.pointer("/spec/template"),
-        None => new.pointer("/spec/template").is_some(),
+        Some(o) => o.at("/spec/template") != new.at("/spec/template"),
+        None => new.at("/spec/template").is_some(),
     };
     if let Some(old) = old
         && without_mf_time(old) == without_mf_time(&new)
@@ -735,9 +733,9 @@ fn commit(
             template_changed,
         });
     }
-    let finished = new.pointer("/metadata/deletionTimestamp").is_some()
+    let finished = new.at("/metadata/deletionTimestamp").is_some()
         && new
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
     let stored = if finished {
@@ -794,9 +792,7 @@ fn check_immutable(
                 ));
             }
         }
-        "Deployment" | "ReplicaSet"
-            if old.pointer("/spec/selector") != new.pointer("/spec/selector") =>
-        {
+        "Deployment" | "ReplicaSet" if old.at("/spec/selector") != new.at("/spec/selector") => {
             return Err(ApiError::invalid(
                 &rt.kind,
                 &rt.group,
@@ -805,9 +801,7 @@ fn check_immutable(
                 "FieldValueInvalid",
                 &format!(
                     "Invalid value: {}: field is immutable",
-                    new.pointer("/spec/selector")
-                        .cloned()
-                        .unwrap_or(Value::Null)
+                    new.at("/spec/selector").cloned().unwrap_or(Value::Null)
                 ),
             ));
         }
@@ -833,13 +827,13 @@ fn without_mf_time(obj: &Value) -> Value {
 
 fn validate_crd(crd: &Value) -> Result<(), ApiError> {
     let name = crd
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let spec = &crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default();
     let plural = spec
-        .pointer("/names/plural")
+        .at("/names/plural")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let mut causes = Vec::new();
@@ -887,9 +881,9 @@ fn validate_crd(crd: &Value) -> Result<(), ApiError> {
 }
 
 fn set_crd_status(crd: &mut Value) {
-    let names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
+    let names = crd.at("/spec/names").cloned().unwrap_or(json!({}));
     let stored: Vec<Value> = crd
-        .pointer("/spec/versions")
+        .at("/spec/versions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -897,7 +891,7 @@ fn set_crd_status(crd: &mut Value) {
         .map(|v| v["name"].clone())
         .collect();
     let ts = crd
-        .pointer("/metadata/creationTimestamp")
+        .at("/metadata/creationTimestamp")
         .cloned()
         .unwrap_or(Value::Null);
     let cond = |ty: &str, reason: &str, msg: &str| json!({"type": ty, "status": "True", "reason": reason, "message": msg, "lastTransitionTime": ts});
@@ -921,12 +915,12 @@ fn set_crd_status(crd: &mut Value) {
 fn on_removed(store: &mut Store, rt: &ResourceType, removed: &Value) {
     if rt.kind == "CustomResourceDefinition" {
         let group = removed
-            .pointer("/spec/group")
+            .at("/spec/group")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
         let plural = removed
-            .pointer("/spec/names/plural")
+            .at("/spec/names/plural")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -938,13 +932,13 @@ fn on_removed(store: &mut Store, rt: &ResourceType, removed: &Value) {
         for (ns, name) in keys {
             store.remove(&group, &plural, &ns, &name);
         }
-        if let Some(n) = removed.pointer("/metadata/name").and_then(Value::as_str) {
+        if let Some(n) = removed.at("/metadata/name").and_then(Value::as_str) {
             store.registry.unregister_crd(n);
         }
     }
     if rt.kind == "Namespace" {
         let ns = removed
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -985,10 +979,7 @@ pub fn delete(
         .cloned()
         .ok_or_else(|| t.not_found())?;
     if let Some(rv) = &opts.precondition_rv
-        && old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            != Some(rv)
+        && old.at("/metadata/resourceVersion").and_then(Value::as_str) != Some(rv)
     {
         return Err(ApiError::Conflict {
             resource: t.rt.qualified(),
@@ -1002,7 +993,7 @@ pub fn delete(
         });
     }
     if let Some(uid) = &opts.precondition_uid
-        && old.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid)
+        && old.at("/metadata/uid").and_then(Value::as_str) != Some(uid)
     {
         return Err(ApiError::Conflict {
             resource: t.rt.qualified(),
@@ -1012,7 +1003,7 @@ pub fn delete(
         });
     }
     let mut finalizers: Vec<Value> = old
-        .pointer("/metadata/finalizers")
+        .at("/metadata/finalizers")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
@@ -1045,9 +1036,9 @@ pub fn delete(
             template_changed: false,
         });
     }
-    if old.pointer("/metadata/deletionTimestamp").is_some()
+    if old.at("/metadata/deletionTimestamp").is_some()
         && old
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .map(Vec::len)
             == Some(finalizers.len())
@@ -1151,7 +1142,7 @@ pub fn scale_of(rt: &ResourceType, obj: &Value) -> Result<Value, ApiError> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string(),
-        None => selector_string(obj.pointer("/spec/selector").unwrap_or(&Value::Null)),
+        None => selector_string(obj.at("/spec/selector").unwrap_or(&Value::Null)),
     };
     Ok(json!({
         "apiVersion": "autoscaling/v1",
@@ -1207,16 +1198,13 @@ fn write_scale(
         return Err(t.not_found());
     };
     if let Some(rv) = scale
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
-        && old
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            != Some(rv)
+        && old.at("/metadata/resourceVersion").and_then(Value::as_str) != Some(rv)
     {
         return Err(ApiError::modified(&t.rt.qualified(), t.name()));
     }
-    let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    let replicas = scale.at("/spec/replicas").cloned().unwrap_or(json!(0));
     if replicas.as_i64().is_none_or(|r| r < 0) {
         return Err(ApiError::invalid(
             "Scale",

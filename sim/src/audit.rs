@@ -4,6 +4,7 @@
 //! operator's tests check: who wrote what, and for workloads, the generation and images after
 //! the write.
 
+use crate::jsonpath::JsonPath;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -45,7 +46,7 @@ pub struct AuditEntry {
 
 /// The images of `spec.template.spec.containers` of a workload object.
 pub fn template_images(obj: &Value) -> Vec<String> {
-    obj.pointer("/spec/template/spec/containers")
+    obj.at("/spec/template/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -4,6 +4,7 @@
 //! verbs as clients (so resourceVersions, events and managedFields are real), but not over HTTP
 //! (so they do not appear in the audit log).
 
+use crate::jsonpath::JsonPath;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
 /// NotFound when the resource is not served.
 fn target_of(store: &Store, group: &str, plural: &str, obj: &Value) -> Result<Target, ApiError> {
     let field = |path: &str| {
-        obj.pointer(path)
+        obj.at(path)
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string()
@@ -191,7 +192,7 @@ pub fn controller_ref(owner: &Value) -> Value {
 
 /// Whether `obj` has an owner reference with this uid.
 pub fn owned_by(obj: &Value, uid: &str) -> bool {
-    obj.pointer("/metadata/ownerReferences")
+    obj.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -200,10 +201,10 @@ pub fn owned_by(obj: &Value, uid: &str) -> bool {
 
 /// Whether a pod is Running with condition Ready=True and not terminating.
 pub fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/metadata/deletionTimestamp").is_none()
-        && pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+    pod.at("/metadata/deletionTimestamp").is_none()
+        && pod.at("/status/phase").and_then(Value::as_str) == Some("Running")
         && pod
-            .pointer("/status/conditions")
+            .at("/status/conditions")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -241,7 +242,7 @@ pub fn log_err(what: &str, r: Result<impl Sized, ApiError>) {
 
 /// The `metadata.resourceVersion` of a stored object as a number (0 if absent).
 pub fn rv_of(obj: &Value) -> u64 {
-    obj.pointer("/metadata/resourceVersion")
+    obj.at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)

@@ -1,6 +1,7 @@
 //! Defaulting of built-in types on create and update, as the API server's defaulters do for
 //! the fields the simulator and the operator read (values from the Kubernetes API reference).
 
+use crate::jsonpath::JsonPath;
 use serde_json::{Value, json};
 
 fn set_default(obj: &mut Value, path: &[&str], value: Value) {
@@ -31,10 +32,7 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, next_ip: &mut dyn FnMut() -> 
                 &["spec", "updateStrategy", "type"],
                 json!("RollingUpdate"),
             );
-            if obj
-                .pointer("/spec/updateStrategy/type")
-                .and_then(Value::as_str)
-                == Some("RollingUpdate")
+            if obj.at("/spec/updateStrategy/type").and_then(Value::as_str) == Some("RollingUpdate")
             {
                 set_default(
                     obj,
@@ -62,7 +60,7 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, next_ip: &mut dyn FnMut() -> 
             set_default(obj, &["spec", "revisionHistoryLimit"], json!(10));
             set_default(obj, &["spec", "progressDeadlineSeconds"], json!(600));
             set_default(obj, &["spec", "strategy", "type"], json!("RollingUpdate"));
-            if obj.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
+            if obj.at("/spec/strategy/type").and_then(Value::as_str) == Some("RollingUpdate") {
                 set_default(
                     obj,
                     &["spec", "strategy", "rollingUpdate", "maxSurge"],
@@ -79,11 +77,11 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, next_ip: &mut dyn FnMut() -> 
         "Service" => {
             set_default(obj, &["spec", "type"], json!("ClusterIP"));
             set_default(obj, &["spec", "sessionAffinity"], json!("None"));
-            if obj.pointer("/spec/clusterIP").is_none() {
+            if obj.at("/spec/clusterIP").is_none() {
                 let ip = next_ip();
                 set_default(obj, &["spec", "clusterIP"], json!(ip));
             }
-            if let Some(ip) = obj.pointer("/spec/clusterIP").cloned() {
+            if let Some(ip) = obj.at("/spec/clusterIP").cloned() {
                 set_default(obj, &["spec", "clusterIPs"], json!([ip]));
             }
             if let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {

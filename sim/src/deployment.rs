@@ -7,6 +7,7 @@
 //! `updatedReplicas`, `readyReplicas`, `availableReplicas` and the `Available` and
 //! `Progressing` conditions (reason `NewReplicaSetAvailable` when complete).
 
+use crate::jsonpath::JsonPath;
 use serde_json::{Value, json};
 
 use crate::clock::SimClock;
@@ -21,16 +22,14 @@ use crate::store::Store;
 pub struct DeploymentController;
 
 fn name_of(o: &Value) -> String {
-    o.pointer("/metadata/name")
+    o.at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
 }
 
 fn replicas_of(o: &Value) -> i64 {
-    o.pointer("/spec/replicas")
-        .and_then(Value::as_i64)
-        .unwrap_or(1)
+    o.at("/spec/replicas").and_then(Value::as_i64).unwrap_or(1)
 }
 
 impl DeploymentController {
@@ -42,7 +41,7 @@ impl DeploymentController {
             .cloned()
             .collect();
         for d in deps {
-            if d.pointer("/metadata/deletionTimestamp").is_none() {
+            if d.at("/metadata/deletionTimestamp").is_none() {
                 reconcile_deployment(store, clock, &d);
             }
         }
@@ -52,7 +51,7 @@ impl DeploymentController {
             .cloned()
             .collect();
         for rs in sets {
-            if rs.pointer("/metadata/deletionTimestamp").is_none() {
+            if rs.at("/metadata/deletionTimestamp").is_none() {
                 reconcile_replicaset(store, clock, &rs);
             }
         }
@@ -73,18 +72,18 @@ fn set_replicas(store: &mut Store, clock: &SimClock, rs: &Value, n: i64) {
 
 fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
     let ns = d
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let name = name_of(d);
     let uid = d
-        .pointer("/metadata/uid")
+        .at("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let want = replicas_of(d).max(0);
-    let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = d.at("/spec/template").cloned().unwrap_or(json!({}));
     let hash = safe_hash(&template, 10);
     let rs_name = format!("{name}-{hash}");
     let owned: Vec<Value> = store
@@ -96,21 +95,21 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
     let revision = owned
         .iter()
         .filter_map(|r| {
-            r.pointer("/metadata/annotations/deployment.kubernetes.io~1revision")
+            r.at("/metadata/annotations/deployment.kubernetes.io~1revision")
                 .and_then(Value::as_str)?
                 .parse::<i64>()
                 .ok()
         })
         .max()
         .unwrap_or(0);
-    let recreate = d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
+    let recreate = d.at("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate");
     let old: Vec<Value> = owned
         .iter()
         .filter(|r| name_of(r) != rs_name)
         .cloned()
         .collect();
     let old_pods_left = old.iter().any(|r| {
-        r.pointer("/status/replicas")
+        r.at("/status/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(0)
             > 0
@@ -121,10 +120,10 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
         None => {
             let mut tmpl = template.clone();
             tmpl["metadata"]["labels"]["pod-template-hash"] = json!(hash);
-            let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+            let mut selector = d.at("/spec/selector").cloned().unwrap_or(json!({}));
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
             let mut labels = template
-                .pointer("/metadata/labels")
+                .at("/metadata/labels")
                 .cloned()
                 .unwrap_or(json!({}));
             labels["pod-template-hash"] = json!(hash);
@@ -154,7 +153,7 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
         set_replicas(store, clock, &new_rs, want);
     }
     let new_available = new_rs
-        .pointer("/status/availableReplicas")
+        .at("/status/availableReplicas")
         .and_then(Value::as_i64)
         .unwrap_or(0);
     if recreate || new_available >= want {
@@ -172,22 +171,22 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
     let sum = |f: &str| {
         owned
             .iter()
-            .filter_map(|r| r.pointer(f).and_then(Value::as_i64))
+            .filter_map(|r| r.at(f).and_then(Value::as_i64))
             .sum::<i64>()
     };
     let new_now = owned.iter().find(|r| name_of(r) == rs_name);
     let updated = new_now
-        .and_then(|r| r.pointer("/status/replicas").and_then(Value::as_i64))
+        .and_then(|r| r.at("/status/replicas").and_then(Value::as_i64))
         .unwrap_or(0);
     let replicas = sum("/status/replicas");
     let available = sum("/status/availableReplicas");
     let complete = updated == want && replicas == want && available == want;
     let ts = d
-        .pointer("/metadata/creationTimestamp")
+        .at("/metadata/creationTimestamp")
         .cloned()
         .unwrap_or(Value::Null);
     let status = json!({
-        "observedGeneration": d.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
+        "observedGeneration": d.at("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
         "replicas": replicas,
         "updatedReplicas": updated,
         "readyReplicas": sum("/status/readyReplicas"),
@@ -219,30 +218,30 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
 
 fn reconcile_replicaset(store: &mut Store, clock: &SimClock, rs: &Value) {
     let ns = rs
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let name = name_of(rs);
     let uid = rs
-        .pointer("/metadata/uid")
+        .at("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let want = replicas_of(rs).max(0) as usize;
-    let selector = LabelSelector::from_object(rs.pointer("/spec/selector").unwrap_or(&Value::Null));
+    let selector = LabelSelector::from_object(rs.at("/spec/selector").unwrap_or(&Value::Null));
     let mut pods: Vec<Value> = store
         .list("", "pods", Some(&ns))
         .into_iter()
         .filter(|p| {
             owned_by(p, &uid)
                 && selector.matches_object(p)
-                && p.pointer("/metadata/deletionTimestamp").is_none()
+                && p.at("/metadata/deletionTimestamp").is_none()
         })
         .cloned()
         .collect();
     if pods.len() < want {
-        let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+        let template = rs.at("/spec/template").cloned().unwrap_or(json!({}));
         for _ in pods.len()..want {
             let suffix = safe_hash(&json!([name, store.new_uid()]), 5);
             let mut pod_spec = template.get("spec").cloned().unwrap_or(json!({}));
@@ -250,8 +249,8 @@ fn reconcile_replicaset(store: &mut Store, clock: &SimClock, rs: &Value) {
             let pod = json!({
                 "apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": format!("{name}-{suffix}"), "namespace": ns,
-                    "labels": template.pointer("/metadata/labels").cloned().unwrap_or(json!({})),
-                    "annotations": template.pointer("/metadata/annotations").cloned().unwrap_or(json!({})),
+                    "labels": template.at("/metadata/labels").cloned().unwrap_or(json!({})),
+                    "annotations": template.at("/metadata/annotations").cloned().unwrap_or(json!({})),
                     "ownerReferences": [controller_ref(rs)]},
                 "spec": pod_spec,
             });
@@ -273,12 +272,12 @@ fn reconcile_replicaset(store: &mut Store, clock: &SimClock, rs: &Value) {
     let pods: Vec<Value> = store
         .list("", "pods", Some(&ns))
         .into_iter()
-        .filter(|p| owned_by(p, &uid) && p.pointer("/metadata/deletionTimestamp").is_none())
+        .filter(|p| owned_by(p, &uid) && p.at("/metadata/deletionTimestamp").is_none())
         .cloned()
         .collect();
     let ready = pods.iter().filter(|p| pod_ready(p)).count();
     let status = json!({
-        "observedGeneration": rs.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
+        "observedGeneration": rs.at("/metadata/generation").and_then(Value::as_i64).unwrap_or(1),
         "replicas": pods.len(),
         "fullyLabeledReplicas": pods.len(),
         "readyReplicas": ready,

@@ -6,6 +6,7 @@
 //! `conditions.ready` (true when the pod is Ready, or always when the Service sets
 //! `publishNotReadyAddresses`), `serving` and `terminating`.
 
+use crate::jsonpath::JsonPath;
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
@@ -19,20 +20,67 @@ use crate::store::Store;
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGER: &str = "endpointslice-controller.k8s.io";
 
-/// The controller. A slice depends only on its Service, the pods in the Service's namespace and
-/// the slice itself; the controller remembers, per Service, those inputs (resourceVersions) at
-/// its last pass that was a no-op and skips the Service while they are unchanged.
+/// The controller. A slice depends only on its Service, the pods its selector matches and the
+/// slice itself. Like the real controller, which maps each pod event to the Services selecting
+/// the pod, it remembers every pod's labels and resourceVersion, and per pass marks as dirty the
+/// Services whose selector matches a pod that was added, changed or removed (by its labels
+/// before or after the change). A Service that is not dirty, and whose own and whose slice's
+/// resourceVersions are those of its last pass that was a no-op, is skipped.
 #[derive(Debug, Default)]
 pub struct EndpointSliceController {
     idle: HashMap<(String, String), Inputs>,
+    pods: HashMap<String, NamespacePods>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Inputs {
     service_rv: u64,
-    pods_rv: u64,
     slice: String,
     slice_rv: u64,
+}
+
+/// The pods of one namespace as of the last pass.
+#[derive(Debug, Default)]
+struct NamespacePods {
+    /// [`Store::namespace_changed`] for pods at the last pass.
+    seen: u64,
+    /// Pod name -> (resourceVersion, labels).
+    pods: HashMap<String, (u64, Value)>,
+}
+
+impl NamespacePods {
+    /// Brings the snapshot up to date with the store and returns the label sets (before and
+    /// after) of every pod that was added, changed or removed since the last call.
+    fn refresh(&mut self, store: &Store, ns: &str) -> Vec<Value> {
+        let now = store.namespace_changed("", "pods", ns);
+        if now == self.seen {
+            return Vec::new();
+        }
+        self.seen = now;
+        let mut touched = Vec::new();
+        let mut live = std::collections::HashSet::new();
+        for pod in store.list("", "pods", Some(ns)) {
+            let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+            live.insert(name.to_string());
+            let rv = controllers::rv_of(pod);
+            let labels = pod["metadata"]["labels"].clone();
+            match self.pods.get(name) {
+                Some((old_rv, _)) if *old_rv == rv => continue,
+                Some((_, old_labels)) => touched.push(old_labels.clone()),
+                None => {}
+            }
+            touched.push(labels.clone());
+            self.pods.insert(name.to_string(), (rv, labels));
+        }
+        self.pods.retain(|name, (_, labels)| {
+            let keep = live.contains(name);
+            if !keep {
+                touched.push(std::mem::take(labels));
+            }
+            keep
+        });
+        touched
+    }
 }
 
 fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
@@ -40,16 +88,13 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.parse().ok().or_else(|| {
             pods.iter().find_map(|p| {
-                p.pointer("/spec/containers")?
-                    .as_array()?
-                    .iter()
-                    .find_map(|c| {
-                        c.get("ports")?
-                            .as_array()?
-                            .iter()
-                            .find(|port| port["name"].as_str() == Some(s))?["containerPort"]
-                            .as_i64()
-                    })
+                p.at("/spec/containers")?.as_array()?.iter().find_map(|c| {
+                    c.get("ports")?
+                        .as_array()?
+                        .iter()
+                        .find(|port| port["name"].as_str() == Some(s))?["containerPort"]
+                        .as_i64()
+                })
             })
         }),
         _ => None,
@@ -59,27 +104,52 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
 impl EndpointSliceController {
     /// One pass over all Services.
     pub fn pass(&mut self, store: &mut Store, clock: &SimClock) {
-        let keys: Vec<(String, String)> = store
+        let services: Vec<((String, String), LabelSelector)> = store
             .list("", "services", None)
             .into_iter()
-            .map(crate::store::obj_key)
+            .map(|svc| {
+                let selector = svc
+                    .at("/spec/selector")
+                    .map(LabelSelector::from_map)
+                    .unwrap_or_default();
+                (crate::store::obj_key(svc), selector)
+            })
             .collect();
-        let live: std::collections::HashSet<&(String, String)> = keys.iter().collect();
+        let live: std::collections::HashSet<&(String, String)> =
+            services.iter().map(|(k, _)| k).collect();
         self.idle.retain(|k, _| live.contains(k));
-        for key in keys {
-            let inputs = |store: &Store, slice: String| {
-                let svc = store.get("", "services", &key.0, &key.1);
-                Inputs {
-                    service_rv: svc.map(controllers::rv_of).unwrap_or(0),
-                    pods_rv: store.namespace_changed("", "pods", &key.0),
-                    slice_rv: store
-                        .get("discovery.k8s.io", "endpointslices", &key.0, &slice)
-                        .map(controllers::rv_of)
-                        .unwrap_or(0),
-                    slice,
-                }
+        let namespaces: std::collections::HashSet<&str> =
+            services.iter().map(|((ns, _), _)| ns.as_str()).collect();
+        self.pods.retain(|ns, _| namespaces.contains(ns.as_str()));
+        let mut touched: HashMap<&str, Vec<Value>> = HashMap::new();
+        for ns in namespaces {
+            let changed = self
+                .pods
+                .entry(ns.to_string())
+                .or_default()
+                .refresh(store, ns);
+            if !changed.is_empty() {
+                touched.insert(ns, changed);
+            }
+        }
+        for (key, selector) in &services {
+            let pods_changed = !selector.is_empty()
+                && touched
+                    .get(key.0.as_str())
+                    .is_some_and(|labels| labels.iter().any(|l| selector.matches_labels(l)));
+            let inputs = |store: &Store, slice: String| Inputs {
+                service_rv: store
+                    .get("", "services", &key.0, &key.1)
+                    .map(controllers::rv_of)
+                    .unwrap_or(0),
+                slice_rv: store
+                    .get("discovery.k8s.io", "endpointslices", &key.0, &slice)
+                    .map(controllers::rv_of)
+                    .unwrap_or(0),
+                slice,
             };
-            if let Some(last) = self.idle.get(&key)
+            if !pods_changed
+                && let Some(last) = self.idle.get(key)
                 && inputs(store, last.slice.clone()) == *last
             {
                 continue;
@@ -92,9 +162,9 @@ impl EndpointSliceController {
             let mark = controllers::Mark::new(store);
             self.reconcile(store, clock, &svc, &slice_name);
             if mark.no_op(store) {
-                self.idle.insert(key, before);
+                self.idle.insert(key.clone(), before);
             } else {
-                self.idle.remove(&key);
+                self.idle.remove(key);
             }
         }
     }
@@ -102,27 +172,27 @@ impl EndpointSliceController {
     fn reconcile(&mut self, store: &mut Store, clock: &SimClock, svc: &Value, slice_name: &str) {
         {
             let Some(sel) = svc
-                .pointer("/spec/selector")
+                .at("/spec/selector")
                 .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
             else {
                 return;
             };
-            if svc.pointer("/metadata/deletionTimestamp").is_some() {
+            if svc.at("/metadata/deletionTimestamp").is_some() {
                 return;
             }
             let selector = LabelSelector::from_map(sel);
             let ns = svc
-                .pointer("/metadata/namespace")
+                .at("/metadata/namespace")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
             let name = svc
-                .pointer("/metadata/name")
+                .at("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
             let publish_not_ready = svc
-                .pointer("/spec/publishNotReadyAddresses")
+                .at("/spec/publishNotReadyAddresses")
                 .and_then(Value::as_bool)
                 == Some(true);
             let pods: Vec<&Value> = store
@@ -130,13 +200,13 @@ impl EndpointSliceController {
                 .into_iter()
                 .filter(|p| selector.matches_object(p))
                 .filter(|p| {
-                    p.pointer("/status/podIP")
+                    p.at("/status/podIP")
                         .and_then(Value::as_str)
                         .is_some_and(|ip| !ip.is_empty())
                 })
                 .filter(|p| {
                     !matches!(
-                        p.pointer("/status/phase").and_then(Value::as_str),
+                        p.at("/status/phase").and_then(Value::as_str),
                         Some("Failed" | "Succeeded")
                     )
                 })
@@ -145,17 +215,17 @@ impl EndpointSliceController {
                 .iter()
                 .map(|p| {
                     let ready = pod_ready(p);
-                    let terminating = p.pointer("/metadata/deletionTimestamp").is_some();
+                    let terminating = p.at("/metadata/deletionTimestamp").is_some();
                     json!({
                         "addresses": [p["status"]["podIP"]],
                         "conditions": {"ready": (ready || publish_not_ready) && !terminating, "serving": ready, "terminating": terminating},
-                        "nodeName": p.pointer("/spec/nodeName").cloned().unwrap_or(json!("sim-node")),
+                        "nodeName": p.at("/spec/nodeName").cloned().unwrap_or(json!("sim-node")),
                         "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"], "uid": p["metadata"]["uid"]},
                     })
                 })
                 .collect();
             let ports: Vec<Value> = svc
-                .pointer("/spec/ports")
+                .at("/spec/ports")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -169,7 +239,7 @@ impl EndpointSliceController {
                 .get("discovery.k8s.io", "endpointslices", &ns, slice_name)
                 .cloned();
             let mut labels = json!({SERVICE_NAME_LABEL: name, "endpointslice.kubernetes.io/managed-by": MANAGER});
-            if let Some(svc_labels) = svc.pointer("/metadata/labels").and_then(Value::as_object) {
+            if let Some(svc_labels) = svc.at("/metadata/labels").and_then(Value::as_object) {
                 for (k, v) in svc_labels {
                     labels[k] = v.clone();
                 }
@@ -196,7 +266,7 @@ impl EndpointSliceController {
                 Some(cur) => {
                     if cur.get("endpoints") != desired.get("endpoints")
                         || cur.get("ports") != desired.get("ports")
-                        || cur.pointer("/metadata/labels") != desired.pointer("/metadata/labels")
+                        || cur.at("/metadata/labels") != desired.at("/metadata/labels")
                     {
                         let mut upd = cur.clone();
                         upd["endpoints"] = desired["endpoints"].clone();
@@ -217,5 +287,82 @@ impl EndpointSliceController {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Registry;
+
+    fn pod(name: &str, app: &str, ready: bool) -> Value {
+        json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "ns", "uid": format!("uid-{name}"), "labels": {"app": app}},
+            "spec": {"containers": [{"name": "c", "ports": [{"name": "http", "containerPort": 8080}]}]},
+            "status": {
+                "phase": "Running", "podIP": format!("10.0.0.{}", name.len()),
+                "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}],
+            },
+        })
+    }
+
+    /// The ready flags of the one slice of Service `web`, in endpoint order.
+    fn ready_flags(store: &Store) -> Vec<bool> {
+        let slices = store.list("discovery.k8s.io", "endpointslices", Some("ns"));
+        assert_eq!(slices.len(), 1);
+        slices[0]["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["conditions"]["ready"].as_bool().unwrap())
+            .collect()
+    }
+
+    /// Only pod changes tell the controller that a slice is stale: status, label and deletion
+    /// changes of selected pods must each reach the slice, and pods elsewhere must not.
+    #[test]
+    fn pod_changes_reach_the_slice_of_every_selecting_service() {
+        let clock = SimClock::new(1.0);
+        let mut store = Store::new(Registry::builtin(), 1000);
+        let mut eps = EndpointSliceController::default();
+        store.put(
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
+        );
+        store.put("", "services", json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "svc-uid"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        }));
+        store.put("", "pods", pod("a", "web", false));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [false]);
+
+        store.put("", "pods", pod("a", "web", true));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [true]);
+
+        // A pod in another namespace, and an unselected pod, change nothing.
+        let mut other = pod("x", "web", true);
+        other["metadata"]["namespace"] = json!("elsewhere");
+        store.put("", "pods", other);
+        store.put("", "pods", pod("db", "db", true));
+        let before = store.current_rv();
+        eps.pass(&mut store, &clock);
+        assert_eq!(store.current_rv(), before);
+
+        store.put("", "pods", pod("bb", "web", false));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [true, false]);
+
+        // Relabelled out of the selector, then deleted.
+        store.put("", "pods", pod("a", "other", true));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [false]);
+        store.remove("", "pods", "ns", "bb");
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), Vec::<bool>::new());
     }
 }

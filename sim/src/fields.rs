@@ -7,6 +7,7 @@
 //! `FieldsV1` form (`f:<field>`, `k:<key json>` for keyed list items, `v:<value>` for set items,
 //! `.` for a node that is itself owned).
 
+use crate::jsonpath::JsonPath;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
@@ -237,7 +238,7 @@ pub fn apply_merge(live: &mut Value, cfg: &Value, shape: Shape<'_>, field: &str)
 
 /// Reads `metadata.managedFields`.
 pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
-    obj.pointer("/metadata/managedFields")
+    obj.at("/metadata/managedFields")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -5,6 +5,7 @@
 //! `foregroundDeletion` finalizer until its dependents are gone; with `Orphan` its dependents
 //! lose the owner reference and the `orphan` finalizer is removed.
 
+use crate::jsonpath::JsonPath;
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
@@ -27,11 +28,11 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
         }
         for ((group, plural), obj) in store.all_dependents(owner) {
             let refs = obj
-                .pointer("/metadata/ownerReferences")
+                .at("/metadata/ownerReferences")
                 .and_then(Value::as_array);
             if let Some(refs) = refs
                 && !refs.is_empty()
-                && obj.pointer("/metadata/deletionTimestamp").is_none()
+                && obj.at("/metadata/deletionTimestamp").is_none()
                 && refs
                     .iter()
                     .all(|r| r["uid"].as_str().is_none_or(|u| !store.has_uid(u)))
@@ -41,13 +42,10 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
         }
     }
     for ((group, plural), obj) in store.iter_all() {
-        let Some(fins) = obj
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-        else {
+        let Some(fins) = obj.at("/metadata/finalizers").and_then(Value::as_array) else {
             continue;
         };
-        if obj.pointer("/metadata/deletionTimestamp").is_some()
+        if obj.at("/metadata/deletionTimestamp").is_some()
             && (fins.contains(&json!("foregroundDeletion")) || fins.contains(&json!("orphan")))
         {
             finalizing.push((group.clone(), plural.clone(), obj.clone()));
@@ -61,7 +59,7 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
     }
     for (g, p, owner) in finalizing {
         let uid = owner
-            .pointer("/metadata/uid")
+            .at("/metadata/uid")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -71,7 +69,7 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
             .map(|((dg, dp), o)| (dg.clone(), dp.clone(), o.clone()))
             .collect();
         let fins: Vec<Value> = owner
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -80,7 +78,7 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
         if foreground {
             let mut waiting = false;
             for (dg, dp, d) in &dependents {
-                if d.pointer("/metadata/deletionTimestamp").is_none() {
+                if d.at("/metadata/deletionTimestamp").is_none() {
                     let (ns, name) = obj_key(d);
                     controllers::log_err(
                         "gc foreground delete",

@@ -5,6 +5,7 @@
 //! `Initialized`, `ContainersReady`, `Ready`; container states `waiting`/`running`,
 //! `restartCount`, reason `CrashLoopBackOff`).
 
+use crate::jsonpath::JsonPath;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -56,11 +57,13 @@ pub fn image_matches(pattern: &str, image: &str) -> bool {
 
 /// Per-pod timers of the stand-in, and the resourceVersion of each pod whose last pass was a
 /// no-op in a state that no longer depends on time (started, not crash-looping), with the
-/// failure patterns of that pass: such a pod is skipped while both are unchanged.
+/// failure patterns of that pass: such a pod is skipped while both are unchanged. A pod whose
+/// last pass was a no-op before it started is skipped, while unchanged, until its start time.
 #[derive(Debug, Default)]
 pub struct Kubelet {
     seen: HashMap<String, Instant>,
     idle: HashMap<String, u64>,
+    starting: HashMap<String, u64>,
     failures: Vec<(String, PodFailure)>,
 }
 
@@ -76,18 +79,26 @@ impl Kubelet {
         if self.failures != failures {
             self.failures = failures.to_vec();
             self.idle.clear();
+            self.starting.clear();
         }
         self.seen.retain(|uid, _| store.has_uid(uid));
         self.idle.retain(|uid, _| store.has_uid(uid));
+        self.starting.retain(|uid, _| store.has_uid(uid));
         let todo: Vec<(String, String)> = store
             .list("", "pods", None)
             .into_iter()
             .filter(|p| {
                 let uid = p
-                    .pointer("/metadata/uid")
+                    .at("/metadata/uid")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                self.idle.get(uid) != Some(&controllers::rv_of(p))
+                let rv = controllers::rv_of(p);
+                let waiting = self.starting.get(uid) == Some(&rv)
+                    && self
+                        .seen
+                        .get(uid)
+                        .is_some_and(|since| !clock.elapsed(*since, delay));
+                !waiting && self.idle.get(uid) != Some(&rv)
             })
             .map(crate::store::obj_key)
             .collect();
@@ -95,18 +106,18 @@ impl Kubelet {
             let Some(pod) = store.get("", "pods", &ns, &name).cloned() else {
                 continue;
             };
-            if pod.pointer("/metadata/deletionTimestamp").is_some() {
+            if pod.at("/metadata/deletionTimestamp").is_some() {
                 continue;
             }
             let uid = pod
-                .pointer("/metadata/uid")
+                .at("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
             let since = *self.seen.entry(uid.clone()).or_insert_with(Instant::now);
             let started = clock.elapsed(since, delay);
             let images: Vec<String> = pod
-                .pointer("/spec/containers")
+                .at("/spec/containers")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -136,8 +147,12 @@ impl Kubelet {
                     controllers::set_status(store, clock, "", "pods", &pod, status, KUBELET),
                 );
             }
-            if started && failure != Some(PodFailure::CrashLoop) && mark.no_op(store) {
-                self.idle.insert(uid, controllers::rv_of(&pod));
+            if mark.no_op(store) {
+                if !started {
+                    self.starting.insert(uid, controllers::rv_of(&pod));
+                } else if failure != Some(PodFailure::CrashLoop) {
+                    self.idle.insert(uid, controllers::rv_of(&pod));
+                }
             }
         }
     }
@@ -146,7 +161,7 @@ impl Kubelet {
 fn condition(old: &Value, ty: &str, ok: bool, now: &str) -> Value {
     let status = if ok { "True" } else { "False" };
     let prev = old
-        .pointer("/status/conditions")
+        .at("/status/conditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -169,7 +184,7 @@ fn desired_status(
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let ready = started && failure.is_none();
     let containers: Vec<Value> = pod
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -179,7 +194,7 @@ fn desired_status(
                 .into_iter()
                 .flatten()
                 .find(|s| s["name"] == c["name"])
-                .and_then(|s| s.pointer("/state/running/startedAt").cloned())
+                .and_then(|s| s.at("/state/running/startedAt").cloned())
                 .unwrap_or(json!(now));
             let state = match (started, failure) {
                 (false, _) => json!({"waiting": {"reason": "ContainerCreating"}}),

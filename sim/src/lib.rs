@@ -45,6 +45,7 @@ pub mod errors;
 pub mod faults;
 pub mod fields;
 pub mod gc;
+pub mod jsonpath;
 pub mod kubelet;
 pub mod listtypes;
 pub mod openapi;
@@ -61,6 +62,7 @@ pub mod store;
 pub mod table;
 pub mod watch;
 
+use crate::jsonpath::JsonPath;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -306,11 +308,11 @@ impl Sim {
                         name: api_version.clone(),
                     })?;
                 let ns = doc
-                    .pointer("/metadata/namespace")
+                    .at("/metadata/namespace")
                     .and_then(Value::as_str)
                     .unwrap_or("default");
                 let name = doc
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let t = Target::object(&rt, Some(ns), name);

@@ -75,7 +75,7 @@ pub fn group_version_doc(reg: &Registry, gv: &str) -> Option<Value> {
         };
         paths.insert(collection, json!({"get": op("list"), "post": op("post")}));
         if let Some(schema) = &t.schema {
-            let mut s = schema.clone();
+            let mut s = Value::clone(schema);
             if let Some(m) = s.as_object_mut() {
                 m.insert("x-kubernetes-group-version-kind".into(), json!([gvk]));
             }

@@ -4,6 +4,7 @@
 //! Names, short names, verbs and subresources follow `kubectl api-resources` of a v1.32 cluster
 //! (Kubernetes docs, "API Overview" and the per-type API references).
 
+use crate::jsonpath::JsonPath;
 use serde_json::Value;
 
 /// Verbs of a fully writable resource, in discovery order.
@@ -44,8 +45,9 @@ pub struct ResourceType {
     pub scale: Option<ScalePaths>,
     /// Whether `metadata.generation` is maintained (bumped on spec changes).
     pub has_generation: bool,
-    /// For custom resources: the `openAPIV3Schema` of the served version.
-    pub schema: Option<Value>,
+    /// For custom resources: the `openAPIV3Schema` of the served version. Shared, because a
+    /// type is cloned into every request's target and a CRD schema can be hundreds of KiB.
+    pub schema: Option<std::sync::Arc<Value>>,
     /// For custom resources: `additionalPrinterColumns` of the served version.
     pub printer_columns: Vec<Value>,
     /// Name of the CRD that registered the type (`None` for built-ins).
@@ -447,7 +449,7 @@ impl Registry {
     /// versions now served. Follows `apiextensions.k8s.io/v1` field names.
     pub fn register_crd(&mut self, crd: &Value) -> usize {
         let name = crd
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
@@ -493,7 +495,10 @@ impl Registry {
                 status_subresource: subresources.get("status").is_some(),
                 scale,
                 has_generation: true,
-                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                schema: v
+                    .at("/schema/openAPIV3Schema")
+                    .cloned()
+                    .map(std::sync::Arc::new),
                 printer_columns: v["additionalPrinterColumns"]
                     .as_array()
                     .cloned()

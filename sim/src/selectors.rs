@@ -99,28 +99,39 @@ impl LabelSelector {
 
     /// Whether the labels satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.0.iter().all(|r| match r {
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::DoesNotExist(k) => !labels.contains_key(k),
+        self.matches_with(|k| labels.get(k).map(String::as_str))
+    }
+
+    /// Whether an object's `metadata.labels` satisfy the selector. Reads the labels in place
+    /// (no copy): selectors run over every object of a list, watch and controller pass.
+    pub fn matches_object(&self, obj: &Value) -> bool {
+        self.matches_labels(
+            obj.get("metadata")
+                .and_then(|m| m.get("labels"))
+                .unwrap_or(&Value::Null),
+        )
+    }
+
+    /// Whether a `metadata.labels` value (a JSON object; anything else has no labels)
+    /// satisfies the selector.
+    pub fn matches_labels(&self, labels: &Value) -> bool {
+        let labels = labels.as_object();
+        self.matches_with(|k| {
+            labels
+                .and_then(|l| l.get(k))
+                .map(|v| v.as_str().unwrap_or_default())
         })
     }
 
-    /// Whether an object's `metadata.labels` satisfy the selector.
-    pub fn matches_object(&self, obj: &Value) -> bool {
-        self.matches(&labels_of(obj))
+    /// Whether every requirement holds, given the value of each label key (`None`: absent).
+    fn matches_with<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        self.0.iter().all(|r| match r {
+            Requirement::In(k, vs) => label(k).is_some_and(|v| vs.iter().any(|x| x == v)),
+            Requirement::NotIn(k, vs) => label(k).is_none_or(|v| !vs.iter().any(|x| x == v)),
+            Requirement::Exists(k) => label(k).is_some(),
+            Requirement::DoesNotExist(k) => label(k).is_none(),
+        })
     }
-}
-
-/// The `metadata.labels` of an object as a map.
-pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
-    obj.pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect()
 }
 
 fn split_top_level(s: &str) -> Vec<String> {
@@ -255,6 +266,20 @@ mod tests {
         );
         assert!(s.matches(&labels(&[("a", "1"), ("b", "x")])));
         assert!(!s.matches(&labels(&[("a", "1")])));
+    }
+
+    #[test]
+    fn object_labels_are_read_in_place() {
+        let s = LabelSelector::parse("app=fe,!legacy").unwrap();
+        assert!(s.matches_object(&json!({"metadata": {"labels": {"app": "fe"}}})));
+        assert!(!s.matches_object(&json!({"metadata": {"labels": {"app": "be"}}})));
+        assert!(!s.matches_object(&json!({"metadata": {"labels": {"app": "fe", "legacy": "1"}}})));
+        assert!(!s.matches_object(&json!({"metadata": {}})));
+        assert!(
+            LabelSelector::parse("!app")
+                .unwrap()
+                .matches_object(&json!({}))
+        );
     }
 
     #[test]

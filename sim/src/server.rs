@@ -4,6 +4,7 @@
 //! `/api/v1/[namespaces/{ns}/]{plural}[/{name}[/{subresource}]]` and
 //! `/apis/{group}/{version}/[namespaces/{ns}/]{plural}[/{name}[/{subresource}]]`.
 
+use crate::jsonpath::JsonPath;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -115,7 +116,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             namespace: audit.namespace.clone(),
             name: audit.name.clone().or_else(|| {
                 stored
-                    .and_then(|o| o.pointer("/metadata/name"))
+                    .and_then(|o| o.at("/metadata/name"))
                     .and_then(Value::as_str)
                     .map(str::to_string)
             }),
@@ -124,7 +125,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             code,
             generation: if is_write {
                 stored
-                    .and_then(|o| o.pointer("/metadata/generation"))
+                    .and_then(|o| o.at("/metadata/generation"))
                     .and_then(Value::as_i64)
             } else {
                 None
@@ -137,7 +138,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             template_changed,
             resource_version: if is_write && code < 300 {
                 stored
-                    .and_then(|o| o.pointer("/metadata/resourceVersion"))
+                    .and_then(|o| o.at("/metadata/resourceVersion"))
                     .and_then(Value::as_str)
                     .and_then(|rv| rv.parse().ok())
             } else {
@@ -310,11 +311,11 @@ fn delete_opts(q: &Query, body: &[u8]) -> DeleteOpts {
             .map(str::to_string)
             .or_else(|| b["propagationPolicy"].as_str().map(str::to_string)),
         precondition_rv: b
-            .pointer("/preconditions/resourceVersion")
+            .at("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(str::to_string),
         precondition_uid: b
-            .pointer("/preconditions/uid")
+            .at("/preconditions/uid")
             .and_then(Value::as_str)
             .map(str::to_string),
         dry_run: q.get("dryRun") == Some("All")

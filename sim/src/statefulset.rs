@@ -19,6 +19,7 @@
 //!   `metadata.generation` only after the configured lag (the controller does nothing with a new
 //!   generation before that).
 
+use crate::jsonpath::JsonPath;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -57,12 +58,12 @@ fn int_or_percent(v: Option<&Value>, total: i64, default: i64) -> i64 {
 }
 
 fn ordinal(set_name: &str, pod: &Value) -> Option<i64> {
-    let name = pod.pointer("/metadata/name").and_then(Value::as_str)?;
+    let name = pod.at("/metadata/name").and_then(Value::as_str)?;
     name.strip_prefix(set_name)?.strip_prefix('-')?.parse().ok()
 }
 
 fn revision_of(pod: &Value) -> String {
-    pod.pointer("/metadata/labels/controller-revision-hash")
+    pod.at("/metadata/labels/controller-revision-hash")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string()
@@ -80,21 +81,19 @@ impl StatefulSetController {
         let items: Vec<Item> = store
             .list("apps", "statefulsets", None)
             .into_iter()
-            .filter(|set| set.pointer("/metadata/deletionTimestamp").is_none())
+            .filter(|set| set.at("/metadata/deletionTimestamp").is_none())
             .map(|set| {
                 let uid = set
-                    .pointer("/metadata/uid")
+                    .at("/metadata/uid")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 Item {
                     key: crate::store::obj_key(set),
                     generation: set
-                        .pointer("/metadata/generation")
+                        .at("/metadata/generation")
                         .and_then(Value::as_i64)
                         .unwrap_or(1),
-                    observed: set
-                        .pointer("/status/observedGeneration")
-                        .and_then(Value::as_i64),
+                    observed: set.at("/status/observedGeneration").and_then(Value::as_i64),
                     inputs: (controllers::rv_of(set), store.dependents_changed(uid)),
                 }
             })
@@ -145,7 +144,7 @@ fn owned_in<'a>(store: &'a Store, plural: &str, ns: &str, uid: &str) -> Vec<&'a 
     store
         .dependents(group, plural, uid)
         .into_iter()
-        .filter(|o| o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
+        .filter(|o| o.at("/metadata/namespace").and_then(Value::as_str) == Some(ns))
         .collect()
 }
 
@@ -158,10 +157,10 @@ fn ensure_revision(
     uid: &str,
 ) -> String {
     let name = set
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = set.at("/spec/template").cloned().unwrap_or(json!({}));
     let hash = safe_hash(&template, 10);
     let rev_name = format!("{name}-{hash}");
     let revs: Vec<Value> = owned_in(store, "controllerrevisions", ns, uid)
@@ -175,7 +174,7 @@ fn ensure_revision(
         .unwrap_or(0);
     match revs
         .iter()
-        .find(|r| r.pointer("/metadata/name").and_then(Value::as_str) == Some(rev_name.as_str()))
+        .find(|r| r.at("/metadata/name").and_then(Value::as_str) == Some(rev_name.as_str()))
     {
         Some(r) if r["revision"].as_i64() == Some(max) => {}
         Some(r) => {
@@ -195,7 +194,7 @@ fn ensure_revision(
         }
         None => {
             let mut labels = template
-                .pointer("/metadata/labels")
+                .at("/metadata/labels")
                 .cloned()
                 .unwrap_or(json!({}));
             if let Some(m) = labels.as_object_mut() {
@@ -222,7 +221,7 @@ fn ensure_revision(
     }
     // History limit: drop the oldest revisions no pod uses.
     let limit = set
-        .pointer("/spec/revisionHistoryLimit")
+        .at("/spec/revisionHistoryLimit")
         .and_then(Value::as_i64)
         .unwrap_or(10)
         .max(0) as usize;
@@ -232,7 +231,7 @@ fn ensure_revision(
         .map(revision_of)
         .collect();
     let current = set
-        .pointer("/status/currentRevision")
+        .at("/status/currentRevision")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
@@ -241,7 +240,7 @@ fn ensure_revision(
     let mut removable: Vec<String> = revs
         .iter()
         .filter_map(|r| {
-            r.pointer("/metadata/name")
+            r.at("/metadata/name")
                 .and_then(Value::as_str)
                 .map(str::to_string)
         })
@@ -260,23 +259,23 @@ fn ensure_revision(
 fn template_of_revision(store: &Store, ns: &str, rev: &str, fallback: &Value) -> Value {
     store
         .get("apps", "controllerrevisions", ns, rev)
-        .and_then(|r| r.pointer("/data/spec/template"))
+        .and_then(|r| r.at("/data/spec/template"))
         .cloned()
         .unwrap_or_else(|| fallback.clone())
 }
 
 fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value {
     let set_name = set
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let ns = set
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let pod_name = format!("{set_name}-{ordinal}");
     let mut labels = template
-        .pointer("/metadata/labels")
+        .at("/metadata/labels")
         .cloned()
         .unwrap_or(json!({}));
     if let Some(m) = labels.as_object_mut() {
@@ -287,12 +286,12 @@ fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value
     let mut spec = template.get("spec").cloned().unwrap_or(json!({}));
     if let Some(m) = spec.as_object_mut() {
         m.insert("hostname".into(), json!(pod_name));
-        if let Some(svc) = set.pointer("/spec/serviceName").and_then(Value::as_str) {
+        if let Some(svc) = set.at("/spec/serviceName").and_then(Value::as_str) {
             m.insert("subdomain".into(), json!(svc));
         }
         m.insert("nodeName".into(), json!("sim-node"));
         let claims = set
-            .pointer("/spec/volumeClaimTemplates")
+            .at("/spec/volumeClaimTemplates")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
@@ -301,7 +300,7 @@ fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value
             if let Some(vols) = vols.as_array_mut() {
                 for c in &claims {
                     let cname = c
-                        .pointer("/metadata/name")
+                        .at("/metadata/name")
                         .and_then(Value::as_str)
                         .unwrap_or_default();
                     vols.retain(|v| v["name"].as_str() != Some(cname));
@@ -311,10 +310,7 @@ fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value
         }
     }
     let mut meta = json!({"name": pod_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(set)]});
-    if let (Some(a), Some(m)) = (
-        template.pointer("/metadata/annotations"),
-        meta.as_object_mut(),
-    ) {
+    if let (Some(a), Some(m)) = (template.at("/metadata/annotations"), meta.as_object_mut()) {
         m.insert("annotations".into(), a.clone());
     }
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
@@ -322,21 +318,21 @@ fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value
 
 fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64) {
     let set_name = set
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
     let ns = set
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default();
     for c in set
-        .pointer("/spec/volumeClaimTemplates")
+        .at("/spec/volumeClaimTemplates")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
     {
         let cname = c
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let name = format!("{cname}-{set_name}-{ordinal}");
@@ -344,7 +340,7 @@ fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64)
             continue;
         }
         let labels = set
-            .pointer("/spec/selector/matchLabels")
+            .at("/spec/selector/matchLabels")
             .cloned()
             .unwrap_or(json!({}));
         let pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
@@ -365,26 +361,26 @@ fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64)
 
 fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     let ns = set
-        .pointer("/metadata/namespace")
+        .at("/metadata/namespace")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let name = set
-        .pointer("/metadata/name")
+        .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let uid = set
-        .pointer("/metadata/uid")
+        .at("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
     let spec = set.get("spec").cloned().unwrap_or(json!({}));
     let replicas = spec["replicas"].as_i64().unwrap_or(1).max(0);
     let parallel = spec["podManagementPolicy"].as_str() == Some("Parallel");
-    let rolling = spec.pointer("/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete");
+    let rolling = spec.at("/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete");
     let partition = if rolling {
-        spec.pointer("/updateStrategy/rollingUpdate/partition")
+        spec.at("/updateStrategy/rollingUpdate/partition")
             .and_then(Value::as_i64)
             .unwrap_or(0)
             .max(0)
@@ -392,7 +388,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         0
     };
     let max_unavailable = int_or_percent(
-        spec.pointer("/updateStrategy/rollingUpdate/maxUnavailable"),
+        spec.at("/updateStrategy/rollingUpdate/maxUnavailable"),
         replicas,
         1,
     )
@@ -401,7 +397,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
 
     let update_rev = ensure_revision(store, clock, set, &ns, &uid);
     let current_rev = set
-        .pointer("/status/currentRevision")
+        .at("/status/currentRevision")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty() && store.get("apps", "controllerrevisions", &ns, s).is_some())
         .map(str::to_string)
@@ -418,10 +414,10 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     // Failed pods are replaced.
     for (_, p) in pods
         .iter()
-        .filter(|(_, p)| p.pointer("/status/phase").and_then(Value::as_str) == Some("Failed"))
+        .filter(|(_, p)| p.at("/status/phase").and_then(Value::as_str) == Some("Failed"))
     {
         let pn = p
-            .pointer("/metadata/name")
+            .at("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         controllers::log_err(
@@ -481,7 +477,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                 break;
             }
             let pn = p
-                .pointer("/metadata/name")
+                .at("/metadata/name")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
@@ -504,12 +500,12 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
             .count() as i64;
         for ord in (partition..replicas).rev() {
             let Some(p) = pods.get(&ord) else { continue };
-            if revision_of(p) != update_rev && p.pointer("/metadata/deletionTimestamp").is_none() {
+            if revision_of(p) != update_rev && p.at("/metadata/deletionTimestamp").is_none() {
                 if unavailable >= max_unavailable {
                     break;
                 }
                 let pn = p
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string();
@@ -541,7 +537,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
             (current_rev, current)
         };
     let generation = set
-        .pointer("/metadata/generation")
+        .at("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(1);
     let status = json!({

@@ -4,6 +4,7 @@
 //! versions"): every write takes the next value of a single counter; watches replay history
 //! after a given resourceVersion and answer `410 Gone` once that history has been compacted.
 
+use crate::jsonpath::JsonPath;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use serde_json::Value;
@@ -88,13 +89,13 @@ struct Index {
 }
 
 fn uid_of(obj: &Value) -> Option<&str> {
-    obj.pointer("/metadata/uid")
+    obj.at("/metadata/uid")
         .and_then(Value::as_str)
         .filter(|u| !u.is_empty())
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/ownerReferences")
+    obj.at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()

@@ -6,6 +6,7 @@
 //! `additionalPrinterColumns` (JSONPath, here the subset `.a.b`, `.a[0].b`); `date` columns are
 //! rendered as ages. Built-in kinds get a few of their usual columns.
 
+use crate::jsonpath::JsonPath;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -155,10 +156,10 @@ fn cell(obj: &Value, col: &Column, now: DateTime<Utc>) -> Value {
     match col.path.as_str() {
         "#ready" => {
             let cs = obj
-                .pointer("/status/containerStatuses")
+                .at("/status/containerStatuses")
                 .and_then(Value::as_array);
             let total = obj
-                .pointer("/spec/containers")
+                .at("/spec/containers")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             let ready = cs
@@ -170,7 +171,7 @@ fn cell(obj: &Value, col: &Column, now: DateTime<Utc>) -> Value {
         }
         "#restarts" => {
             let n: i64 = obj
-                .pointer("/status/containerStatuses")
+                .at("/status/containerStatuses")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -180,18 +181,18 @@ fn cell(obj: &Value, col: &Column, now: DateTime<Utc>) -> Value {
         }
         "#sts-ready" => {
             let ready = obj
-                .pointer("/status/readyReplicas")
+                .at("/status/readyReplicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             let want = obj
-                .pointer("/spec/replicas")
+                .at("/spec/replicas")
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             json!(format!("{ready}/{want}"))
         }
         "#ports" => {
             let ports: Vec<String> = obj
-                .pointer("/spec/ports")
+                .at("/spec/ports")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
@@ -212,11 +213,7 @@ fn cell(obj: &Value, col: &Column, now: DateTime<Utc>) -> Value {
 }
 
 fn row(obj: &Value, cols: &[Column], include_object: &str, now: DateTime<Utc>) -> Value {
-    let mut cells = vec![
-        obj.pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ];
+    let mut cells = vec![obj.at("/metadata/name").cloned().unwrap_or(Value::Null)];
     cells.extend(cols.iter().map(|c| cell(obj, c, now)));
     let object = match include_object {
         "None" => Value::Null,
@@ -242,18 +239,18 @@ pub fn to_table(rt: &ResourceType, body: &Value, include_object: &str) -> Value 
                 .iter()
                 .map(|o| row(o, &cols, include_object, now))
                 .collect::<Vec<_>>(),
-            body.pointer("/metadata/resourceVersion").cloned(),
+            body.at("/metadata/resourceVersion").cloned(),
         ),
         None => (
             vec![row(body, &cols, include_object, now)],
-            body.pointer("/metadata/resourceVersion").cloned(),
+            body.at("/metadata/resourceVersion").cloned(),
         ),
     };
     let mut meta = json!({});
     if let (Some(rv), Some(m)) = (rv, meta.as_object_mut()) {
         m.insert("resourceVersion".into(), rv);
     }
-    if let (Some(c), Some(m)) = (body.pointer("/metadata/continue"), meta.as_object_mut()) {
+    if let (Some(c), Some(m)) = (body.at("/metadata/continue"), meta.as_object_mut()) {
         m.insert("continue".into(), c.clone());
     }
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta, "columnDefinitions": defs, "rows": rows})
