@@ -62,6 +62,32 @@ fn ordinal(set_name: &str, pod: &Value) -> Option<i64> {
     name.strip_prefix(set_name)?.strip_prefix('-')?.parse().ok()
 }
 
+/// What the controller reads of one of its pods (a copy of these fields, not of the pod).
+#[derive(Debug, Clone)]
+struct PodView {
+    name: String,
+    revision: String,
+    ready: bool,
+    failed: bool,
+    deleting: bool,
+}
+
+impl PodView {
+    fn of(pod: &Value) -> PodView {
+        PodView {
+            name: pod
+                .at("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            revision: revision_of(pod),
+            ready: pod_ready(pod),
+            failed: pod.at("/status/phase").and_then(Value::as_str) == Some("Failed"),
+            deleting: pod.at("/metadata/deletionTimestamp").is_some(),
+        }
+    }
+}
+
 fn revision_of(pod: &Value) -> String {
     pod.at("/metadata/labels/controller-revision-hash")
         .and_then(Value::as_str)
@@ -160,25 +186,33 @@ fn ensure_revision(
         .at("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let template = set.at("/spec/template").cloned().unwrap_or(json!({}));
-    let hash = safe_hash(&template, 10);
+    let empty = json!({});
+    let template = set.at("/spec/template").unwrap_or(&empty);
+    let hash = safe_hash(template, 10);
     let rev_name = format!("{name}-{hash}");
-    let revs: Vec<Value> = owned_in(store, "controllerrevisions", ns, uid)
-        .into_iter()
-        .cloned()
-        .collect();
+    let revs = owned_in(store, "controllerrevisions", ns, uid);
     let max = revs
         .iter()
         .filter_map(|r| r["revision"].as_i64())
         .max()
         .unwrap_or(0);
-    match revs
+    // Only a stale revision is copied (to bump it); revisions carry a whole pod template.
+    enum Found {
+        Newest,
+        Stale(Value),
+        Missing,
+    }
+    let found = match revs
         .iter()
         .find(|r| r.at("/metadata/name").and_then(Value::as_str) == Some(rev_name.as_str()))
     {
-        Some(r) if r["revision"].as_i64() == Some(max) => {}
-        Some(r) => {
-            let mut r = r.clone();
+        Some(r) if r["revision"].as_i64() == Some(max) => Found::Newest,
+        Some(r) => Found::Stale(Value::clone(r)),
+        None => Found::Missing,
+    };
+    match found {
+        Found::Newest => {}
+        Found::Stale(mut r) => {
             r["revision"] = json!(max + 1);
             controllers::log_err(
                 "revision bump",
@@ -192,7 +226,7 @@ fn ensure_revision(
                 ),
             );
         }
-        None => {
+        Found::Missing => {
             let mut labels = template
                 .at("/metadata/labels")
                 .cloned()
@@ -375,7 +409,8 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let spec = set.get("spec").cloned().unwrap_or(json!({}));
+    let empty = json!({});
+    let spec = set.get("spec").unwrap_or(&empty);
     let replicas = spec["replicas"].as_i64().unwrap_or(1).max(0);
     let parallel = spec["podManagementPolicy"].as_str() == Some("Parallel");
     let rolling = spec.at("/updateStrategy/type").and_then(Value::as_str) != Some("OnDelete");
@@ -393,7 +428,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         1,
     )
     .max(1);
-    let template = spec.get("template").cloned().unwrap_or(json!({}));
+    let template = spec.get("template").unwrap_or(&empty);
 
     let update_rev = ensure_revision(store, clock, set, &ns, &uid);
     let current_rev = set
@@ -403,26 +438,19 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
         .map(str::to_string)
         .unwrap_or_else(|| update_rev.clone());
 
-    let pods_of = |store: &Store| -> BTreeMap<i64, Value> {
+    let pods_of = |store: &Store| -> BTreeMap<i64, PodView> {
         owned_in(store, "pods", &ns, &uid)
             .into_iter()
-            .filter_map(|p| ordinal(&name, p).map(|o| (o, p.clone())))
+            .filter_map(|p| ordinal(&name, p).map(|o| (o, PodView::of(p))))
             .collect()
     };
     let mut pods = pods_of(store);
 
     // Failed pods are replaced.
-    for (_, p) in pods
-        .iter()
-        .filter(|(_, p)| p.at("/status/phase").and_then(Value::as_str) == Some("Failed"))
-    {
-        let pn = p
-            .at("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+    for (_, p) in pods.iter().filter(|(_, p)| p.failed) {
         controllers::log_err(
             "delete failed pod",
-            controllers::delete(store, clock, "", "pods", &ns, pn),
+            controllers::delete(store, clock, "", "pods", &ns, &p.name),
         );
     }
     pods = pods_of(store);
@@ -436,7 +464,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                 } else {
                     update_rev.clone()
                 };
-                let tmpl = template_of_revision(store, &ns, &rev, &template);
+                let tmpl = template_of_revision(store, &ns, &rev, template);
                 ensure_claims(store, clock, set, ord);
                 controllers::log_err(
                     "create pod",
@@ -454,7 +482,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                     break;
                 }
             }
-            Some(p) if !parallel && !pod_ready(p) => {
+            Some(p) if !parallel && !p.ready => {
                 blocked = true;
                 break;
             }
@@ -465,22 +493,17 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
 
     // Scale down: condemned pods (ordinal >= replicas), highest first.
     if !blocked {
-        let condemned: Vec<(i64, Value)> = pods
+        let condemned: Vec<String> = pods
             .range(replicas..)
             .rev()
-            .map(|(o, p)| (*o, p.clone()))
+            .map(|(_, p)| p.name.clone())
             .collect();
-        let all_ready = pods.range(..replicas).all(|(_, p)| pod_ready(p));
-        for (_, p) in condemned {
+        let all_ready = pods.range(..replicas).all(|(_, p)| p.ready);
+        for pn in condemned {
             if !parallel && !all_ready {
                 blocked = true;
                 break;
             }
-            let pn = p
-                .at("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
             controllers::log_err(
                 "delete condemned pod",
                 controllers::delete(store, clock, "", "pods", &ns, &pn),
@@ -496,22 +519,17 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     // Rolling update from the highest ordinal down to the partition.
     if rolling && !blocked && (0..replicas).all(|o| pods.contains_key(&o)) {
         let mut unavailable = (0..replicas)
-            .filter(|o| pods.get(o).is_none_or(|p| !pod_ready(p)))
+            .filter(|o| pods.get(o).is_none_or(|p| !p.ready))
             .count() as i64;
         for ord in (partition..replicas).rev() {
             let Some(p) = pods.get(&ord) else { continue };
-            if revision_of(p) != update_rev && p.at("/metadata/deletionTimestamp").is_none() {
+            if p.revision != update_rev && !p.deleting {
                 if unavailable >= max_unavailable {
                     break;
                 }
-                let pn = p
-                    .at("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
                 controllers::log_err(
                     "delete outdated pod",
-                    controllers::delete(store, clock, "", "pods", &ns, &pn),
+                    controllers::delete(store, clock, "", "pods", &ns, &p.name),
                 );
                 unavailable += 1;
             }
@@ -521,15 +539,9 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
 
     // Status.
     let count = pods.len() as i64;
-    let ready = pods.values().filter(|p| pod_ready(p)).count() as i64;
-    let current = pods
-        .values()
-        .filter(|p| revision_of(p) == current_rev)
-        .count() as i64;
-    let updated = pods
-        .values()
-        .filter(|p| revision_of(p) == update_rev)
-        .count() as i64;
+    let ready = pods.values().filter(|p| p.ready).count() as i64;
+    let current = pods.values().filter(|p| p.revision == current_rev).count() as i64;
+    let updated = pods.values().filter(|p| p.revision == update_rev).count() as i64;
     let (current_rev, current) =
         if rolling && updated == replicas && ready == replicas && count == replicas {
             (update_rev.clone(), updated)

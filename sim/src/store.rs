@@ -6,6 +6,7 @@
 
 use crate::jsonpath::JsonPath;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -47,10 +48,11 @@ pub struct StoredEvent {
     pub namespace: String,
     /// What happened.
     pub kind: EventKind,
-    /// The object after the change (for deletes: the last state, with the delete's rv).
-    pub object: Value,
+    /// The object after the change (for deletes: the last state, with the delete's rv);
+    /// shared with the store while it is the current state.
+    pub object: Arc<Value>,
     /// The object before the change (for `MODIFIED`), used for selector transitions.
-    pub previous: Option<Value>,
+    pub previous: Option<Arc<Value>>,
 }
 
 /// Key of a type in storage: `(group, plural)`.
@@ -65,7 +67,8 @@ pub struct Store {
     /// The served types (built-in and CRD-registered).
     pub registry: Registry,
     rv: u64,
-    objects: BTreeMap<TypeKey, BTreeMap<ObjKey, Value>>,
+    /// Objects are shared with the retained events that carry them, so a write copies none.
+    objects: BTreeMap<TypeKey, BTreeMap<ObjKey, Arc<Value>>>,
     events: VecDeque<StoredEvent>,
     window: usize,
     compacted: u64,
@@ -179,6 +182,7 @@ impl Store {
         self.objects
             .get(&(group.to_string(), plural.to_string()))?
             .get(&(ns.to_string(), name.to_string()))
+            .map(Arc::as_ref)
     }
 
     /// All objects of a type, optionally in one namespace, ordered by (namespace, name).
@@ -186,11 +190,11 @@ impl Store {
         match self.objects.get(&(group.to_string(), plural.to_string())) {
             None => Vec::new(),
             Some(m) => match ns {
-                None => m.values().collect(),
+                None => m.values().map(Arc::as_ref).collect(),
                 Some(want) => m
                     .range((want.to_string(), String::new())..)
                     .take_while(|((n, _), _)| n == want)
-                    .map(|(_, v)| v)
+                    .map(|(_, v)| v.as_ref())
                     .collect(),
             },
         }
@@ -207,7 +211,7 @@ impl Store {
         };
         set.iter()
             .filter(|((g, p), _)| g == group && p == plural)
-            .filter_map(|(_, k)| m.get(k))
+            .filter_map(|(_, k)| m.get(k).map(Arc::as_ref))
             .collect()
     }
 
@@ -221,7 +225,7 @@ impl Store {
             .flatten()
             .filter_map(|(tk, k)| {
                 let (tk, m) = self.objects.get_key_value(tk)?;
-                Some((tk, m.get(k)?))
+                Some((tk, m.get(k)?.as_ref()))
             })
             .collect()
     }
@@ -260,7 +264,7 @@ impl Store {
     pub fn iter_all(&self) -> impl Iterator<Item = (&TypeKey, &Value)> {
         self.objects
             .iter()
-            .flat_map(|(k, m)| m.values().map(move |v| (k, v)))
+            .flat_map(|(k, m)| m.values().map(move |v| (k, v.as_ref())))
     }
 
     /// Stores an object under the next resourceVersion and records the event. The object's
@@ -274,6 +278,7 @@ impl Store {
         let (ns, name) = obj_key(&obj);
         let tk = (group.to_string(), plural.to_string());
         let ok = (ns.clone(), name);
+        let obj = Arc::new(obj);
         let previous = self
             .objects
             .entry(tk.clone())
@@ -298,16 +303,17 @@ impl Store {
             object: obj.clone(),
             previous,
         });
-        obj
+        Value::clone(&obj)
     }
 
     /// Removes an object, recording a `DELETED` event. Returns the removed object (with the
     /// delete's resourceVersion).
     pub fn remove(&mut self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
-        let mut obj = self
+        let obj = self
             .objects
             .get_mut(&(group.to_string(), plural.to_string()))?
             .remove(&(ns.to_string(), name.to_string()))?;
+        let mut obj = Arc::unwrap_or_clone(obj);
         self.rv += 1;
         let rv = self.rv;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -323,7 +329,7 @@ impl Store {
             plural: plural.into(),
             namespace: ns.into(),
             kind: EventKind::Deleted,
-            object: obj.clone(),
+            object: Arc::new(obj.clone()),
             previous: None,
         });
         Some(obj)
@@ -362,10 +368,12 @@ impl Store {
                 oldest: self.compacted + 1,
             });
         }
+        // Events are in resourceVersion order: start after `since` without scanning the window.
+        let start = self.events.partition_point(|e| e.rv <= since);
         Ok(self
             .events
-            .iter()
-            .filter(|e| e.rv > since && e.group == group && e.plural == plural)
+            .range(start..)
+            .filter(|e| e.group == group && e.plural == plural)
             .cloned()
             .collect())
     }

@@ -125,16 +125,18 @@ fn bookmark(target: &Target, rv: u64, initial_end: bool) -> Value {
 fn translate(ev: &StoredEvent, filter: &Filter) -> Option<(&'static str, Value)> {
     let now = filter.matches(&ev.namespace, &ev.object);
     match ev.kind {
-        EventKind::Added | EventKind::Deleted => now.then(|| (ev.kind.as_str(), ev.object.clone())),
+        EventKind::Added | EventKind::Deleted => {
+            now.then(|| (ev.kind.as_str(), Value::clone(&ev.object)))
+        }
         EventKind::Modified => {
             let before = ev
                 .previous
                 .as_ref()
                 .is_some_and(|p| filter.matches(&ev.namespace, p));
             match (before, now) {
-                (true, true) => Some(("MODIFIED", ev.object.clone())),
-                (false, true) => Some(("ADDED", ev.object.clone())),
-                (true, false) => Some(("DELETED", ev.object.clone())),
+                (true, true) => Some(("MODIFIED", Value::clone(&ev.object))),
+                (false, true) => Some(("ADDED", Value::clone(&ev.object))),
+                (true, false) => Some(("DELETED", Value::clone(&ev.object))),
                 (false, false) => None,
             }
         }
