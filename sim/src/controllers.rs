@@ -35,6 +35,7 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
     let resync = sh.options.resync_interval.max(Duration::from_millis(1));
     loop {
         let failures = lock(&sh.pod_failures).clone();
+        let started = std::time::Instant::now();
         sh.write(|store| {
             gc::pass(store, &sh.clock);
             sts.pass(store, &sh.clock, &sh.options);
@@ -43,6 +44,14 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
             eps.pass(store, &sh.clock);
         });
         changed.borrow_and_update();
+        // The controllers hold the store while they run; rest at least as long as the pass took,
+        // so that under load they take at most half of the time and API requests get the rest
+        // (as in a real cluster, where the controller manager is a separate process). A change
+        // made meanwhile starts the next pass at the end of the rest.
+        tokio::select! {
+            _ = tokio::time::sleep(started.elapsed()) => {}
+            _ = stop.changed() => return,
+        }
         tokio::select! {
             _ = changed.changed() => {}
             _ = tokio::time::sleep(resync) => {}

@@ -41,13 +41,11 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
             }
         }
     }
-    for ((group, plural), obj) in store.iter_all() {
+    for ((group, plural), obj) in store.terminating() {
         let Some(fins) = obj.at("/metadata/finalizers").and_then(Value::as_array) else {
             continue;
         };
-        if obj.at("/metadata/deletionTimestamp").is_some()
-            && (fins.contains(&json!("foregroundDeletion")) || fins.contains(&json!("orphan")))
-        {
+        if fins.contains(&json!("foregroundDeletion")) || fins.contains(&json!("orphan")) {
             finalizing.push((group.clone(), plural.clone(), obj.clone()));
         }
     }

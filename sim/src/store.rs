@@ -89,6 +89,8 @@ struct Index {
     dependents_rv: HashMap<String, u64>,
     /// (type, namespace) -> resourceVersion of the last change of an object of that type there.
     ns_rv: HashMap<(TypeKey, String), u64>,
+    /// Objects with a `metadata.deletionTimestamp` (waiting for finalizers), in store order.
+    terminating: BTreeSet<(TypeKey, ObjKey)>,
 }
 
 fn uid_of(obj: &Value) -> Option<&str> {
@@ -113,6 +115,9 @@ impl Index {
         {
             self.uids.remove(u);
         }
+        if obj.at("/metadata/deletionTimestamp").is_some() {
+            self.terminating.remove(&(tk.clone(), ok.clone()));
+        }
         for owner in owner_uids(obj) {
             if let Some(set) = self.dependents.get_mut(&owner) {
                 set.remove(&(tk.clone(), ok.clone()));
@@ -127,6 +132,9 @@ impl Index {
     fn link(&mut self, tk: &TypeKey, ok: &ObjKey, obj: &Value, rv: u64) {
         if let Some(u) = uid_of(obj) {
             self.uids.insert(u.to_string(), (tk.clone(), ok.clone()));
+        }
+        if obj.at("/metadata/deletionTimestamp").is_some() {
+            self.terminating.insert((tk.clone(), ok.clone()));
         }
         for owner in owner_uids(obj) {
             self.dependents
@@ -260,11 +268,12 @@ impl Store {
         self.index.uids.contains_key(uid)
     }
 
-    /// Every stored object with its type key.
-    pub fn iter_all(&self) -> impl Iterator<Item = (&TypeKey, &Value)> {
-        self.objects
-            .iter()
-            .flat_map(|(k, m)| m.values().map(move |v| (k, v.as_ref())))
+    /// Every object with a `metadata.deletionTimestamp`, with its type key, in store order.
+    pub fn terminating(&self) -> impl Iterator<Item = (&TypeKey, &Value)> {
+        self.index.terminating.iter().filter_map(|(tk, ok)| {
+            let (tk, m) = self.objects.get_key_value(tk)?;
+            Some((tk, m.get(ok)?.as_ref()))
+        })
     }
 
     /// Stores an object under the next resourceVersion and records the event. The object's
