@@ -116,3 +116,75 @@ pub fn pass(store: &mut Store, clock: &SimClock) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{self, DeleteOpts};
+    use crate::resources::Registry;
+
+    fn cm(name: &str, owner: Option<&Value>) -> Value {
+        let mut obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "ns"}});
+        if let Some(o) = owner {
+            obj["metadata"]["ownerReferences"] = json!([controllers::controller_ref(o)]);
+        }
+        obj
+    }
+
+    fn delete(store: &mut Store, clock: &SimClock, name: &str, propagation: &str) {
+        let t = controllers::target(store, "", "configmaps", "ns", name).unwrap();
+        let opts = DeleteOpts {
+            propagation: Some(propagation.into()),
+            ..Default::default()
+        };
+        api::delete(store, clock, &t, &opts).unwrap();
+    }
+
+    /// Foreground: the owner waits (finalizer) until its dependents are gone. Orphan: the
+    /// dependents lose the owner reference and stay.
+    #[test]
+    fn foreground_and_orphan_deletion() {
+        let clock = SimClock::new(1.0);
+        let mut store = Store::new(Registry::builtin(), 1000);
+        store.put(
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
+        );
+        for (owner, dependent) in [("fg", "fg-dep"), ("or", "or-dep")] {
+            let o =
+                controllers::create_as(&mut store, &clock, "", "configmaps", cm(owner, None), "t")
+                    .unwrap();
+            controllers::create_as(
+                &mut store,
+                &clock,
+                "",
+                "configmaps",
+                cm(dependent, Some(&o.stored)),
+                "t",
+            )
+            .unwrap();
+        }
+        delete(&mut store, &clock, "fg", "Foreground");
+        delete(&mut store, &clock, "or", "Orphan");
+        assert!(
+            store.get("", "configmaps", "ns", "fg").is_some(),
+            "foreground owner waits"
+        );
+        for _ in 0..3 {
+            pass(&mut store, &clock);
+        }
+        assert!(store.get("", "configmaps", "ns", "fg-dep").is_none());
+        assert!(store.get("", "configmaps", "ns", "fg").is_none());
+        assert!(store.get("", "configmaps", "ns", "or").is_none());
+        let orphan = store
+            .get("", "configmaps", "ns", "or-dep")
+            .expect("orphan kept");
+        assert!(
+            orphan
+                .at("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        );
+    }
+}
