@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod observe;
 pub mod reconcile;
+pub mod slices;
 pub mod status;
 
 use crate::crd::StarRocksCluster;
@@ -98,6 +99,8 @@ pub struct Caches {
     pub config_maps: Store<ConfigMap>,
     /// EndpointSlices (ready endpoints of the component Services).
     pub endpoint_slices: Store<EndpointSlice>,
+    /// The names of the cached EndpointSlices of each Service.
+    pub slices_by_service: slices::SliceIndex,
 }
 
 impl Caches {
@@ -254,9 +257,11 @@ pub struct Operator {
 }
 
 /// A reflector over `api` whose events also trigger the controller, and its cache.
+/// `on_event` sees each watcher event after the cache has applied it.
 fn reflect<K>(
     api: Api<K>,
     wc: watcher::Config,
+    mut on_event: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> (
     Store<K>,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
@@ -268,6 +273,11 @@ where
     // managedFields are never read and are often the largest part of a cached object.
     let stream = watcher(api, wc).modify(|o: &mut K| o.managed_fields_mut().clear());
     let stream = reflector::reflector(writer, stream)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                on_event(event);
+            }
+        })
         .default_backoff()
         .touched_objects();
     (reader, stream)
@@ -299,13 +309,18 @@ impl Operator {
         let controller = Controller::new(api::<StarRocksCluster>(&client, ns), wc.clone());
         let clusters = controller.store();
         let (stateful_sets, sts_stream) =
-            reflect(api::<StatefulSet>(&client, ns), components.clone());
+            reflect(api::<StatefulSet>(&client, ns), components.clone(), |_| {});
         let (deployments, deploy_stream) =
-            reflect(api::<Deployment>(&client, ns), components.clone());
-        let (config_maps, cm_stream) = reflect(api::<ConfigMap>(&client, ns), wc.clone());
+            reflect(api::<Deployment>(&client, ns), components.clone(), |_| {});
+        let (config_maps, cm_stream) = reflect(api::<ConfigMap>(&client, ns), wc.clone(), |_| {});
+        let slices_by_service = slices::SliceIndex::default();
         let (endpoint_slices, slice_stream) = reflect(
             api::<EndpointSlice>(&client, ns),
             wc.clone().labels(observe::SERVICE_NAME_LABEL),
+            {
+                let index = slices_by_service.clone();
+                move |event| index.record(event)
+            },
         );
         let cm_clusters = clusters.clone();
         let controller = controller
@@ -333,6 +348,7 @@ impl Operator {
                 deployments,
                 config_maps,
                 endpoint_slices,
+                slices_by_service,
             },
             journal,
             config,
