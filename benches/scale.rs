@@ -12,7 +12,12 @@
 //! - CPU seconds per reconcile (`/proc/<pid>/stat` utime + stime over the reconciles counted
 //!   on the operator's `/metrics`).
 //!
-//! Run: `cargo bench --bench scale` (`SCALE_CLUSTERS=1,100,1000`, `SCALE_POD_READY_SECONDS=10`).
+//! Run: `cargo bench --bench scale` (`SCALE_CLUSTERS=1,100,1000`, `SCALE_POD_READY_SECONDS=10`,
+//! `SCALE_DEADLINE_SECONDS=600`: how long to wait for every cluster to be Steady before
+//! measuring anyway). `SCALE_OPERATOR_WRAPPER`, e.g. `heaptrack -o /tmp/op`, runs the operator
+//! under a profiler (whitespace-separated command put before the operator's); memory and CPU
+//! are then read from the operator process below the wrapper, which is killed (SIGKILL) at
+//! the end, so that a heap profiler's "leaked" figure is the steady-state heap.
 //! Linux only (reads `/proc`).
 
 use kube_sim::{Sim, SimOptions};
@@ -36,6 +41,46 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
+/// The parent pid of a process (`/proc/<pid>/stat` field 4).
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The operator process: `root` itself, or (under a wrapper) the descendant of `root` that
+/// runs the operator binary; `root` when none is found yet.
+fn operator_pid(root: u32) -> u32 {
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_starrocks-operator"));
+    let binary = std::fs::canonicalize(binary).unwrap_or_else(|_| binary.to_path_buf());
+    let is_below_root = |mut pid: u32| {
+        while let Some(parent) = parent_pid(pid) {
+            if parent == root {
+                return true;
+            }
+            if parent <= 1 {
+                return false;
+            }
+            pid = parent;
+        }
+        false
+    };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return root;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == binary)
+                && is_below_root(pid)
+        })
+        .unwrap_or(root)
+}
+
 /// User plus system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -50,6 +95,14 @@ fn cpu_seconds(pid: u32) -> f64 {
     };
     // The clock tick (USER_HZ) is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A loopback port free at the time of the call (for the operator's HTTP server), so that
+/// runs beside other users of the machine do not collide.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Sum of `starrocks_operator_reconciles_total` from the operator's `/metrics`.
@@ -89,8 +142,9 @@ struct Row {
 async fn run(
     clusters: usize,
     ready: Duration,
-    port: u16,
+    deadline: Duration,
 ) -> Result<Row, Box<dyn std::error::Error>> {
+    let port = free_port()?;
     let sim = Sim::start(SimOptions {
         pod_ready_delay: ready,
         watch_window: 200_000,
@@ -107,16 +161,23 @@ async fn run(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: scale-{n}\n"
         ))?;
     }
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_starrocks-operator"))
+    let wrapper = std::env::var("SCALE_OPERATOR_WRAPPER").unwrap_or_default();
+    let mut command = wrapper
+        .split_whitespace()
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    command.push(env!("CARGO_BIN_EXE_starrocks-operator").to_string());
+    let mut child: Child = Command::new(&command[0])
+        .args(&command[1..])
         .args(["run", "--journal"])
         .arg(dir.path().join("journal"))
         .args(["--http-addr", &format!("127.0.0.1:{port}")])
         .env("KUBECONFIG", &kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("operator.log"))?)
         .spawn()?;
-    let pid = child.id();
+    let wrapped = command.len() > 1;
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.clear_audit();
     let started = Instant::now();
@@ -130,26 +191,40 @@ async fn run(
         sim.create_from_yaml(&yaml)?;
         names.push((ns, name));
     }
-    let deadline = started + Duration::from_secs(600);
+    let deadline_at = started + deadline;
     let mut pending: Vec<_> = names.clone();
-    while !pending.is_empty() && Instant::now() < deadline {
+    while !pending.is_empty() && Instant::now() < deadline_at {
+        if let Some(exit) = child.try_wait()? {
+            let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
+            return Err(format!("the operator exited early ({exit}):\n{log}").into());
+        }
         pending.retain(|(ns, name)| !steady(&sim, ns, name));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
     if !pending.is_empty() {
         eprintln!(
-            "{} of {clusters} clusters not Steady after 600 s",
-            pending.len()
+            "{} of {clusters} clusters not Steady after {} s",
+            pending.len(),
+            deadline.as_secs()
         );
     }
     let requests = sim.audit().len();
     // Settle: resyncs only.
     tokio::time::sleep(Duration::from_secs(10)).await;
+    let pid = operator_pid(child.id());
     let (peak, rss) = memory_kib(pid);
     let cpu = cpu_seconds(pid);
     let reconciled = reconciles(port);
-    let _ = child.kill();
+    if wrapped {
+        // Under a wrapper: kill the operator itself, so that what a heap profiler reports as
+        // leaked is what the operator held at steady state; the wrapper then ends.
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    } else {
+        let _ = child.kill();
+    }
     let _ = child.wait();
     sim.shutdown().await;
     Ok(Row {
@@ -175,6 +250,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(10.0),
     );
+    let deadline = Duration::from_secs(
+        std::env::var("SCALE_DEADLINE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -182,8 +263,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "| clusters | all Steady (s) | floor (s) | ratio | peak RSS (MiB) | steady RSS (MiB) | API requests / cluster | CPU ms / reconcile |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (i, clusters) in sizes.into_iter().enumerate() {
-        let row = rt.block_on(run(clusters, ready, 18080 + i as u16))?;
+    for clusters in sizes {
+        let row = rt.block_on(run(clusters, ready, deadline))?;
         println!(
             "| {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} |",
             row.clusters,

@@ -86,18 +86,21 @@ pub struct JournalEntry {
     pub record: Record,
 }
 
-/// The reflector caches the reconciler reads.
+/// The reflector caches the reconciler reads. No cached object has `managedFields`; the
+/// workloads and EndpointSlices hold only what observation reads (see
+/// [`observe::slim_stateful_set`], [`observe::slim_deployment`],
+/// [`observe::slim_endpoint_slice`]): read anything else from the API server.
 #[derive(Clone)]
 pub struct Caches {
     /// StarRocksClusters (the controller's own store).
     pub clusters: Store<StarRocksCluster>,
-    /// StatefulSets (FE, BE, CN).
+    /// StatefulSets (FE, BE, CN), slimmed.
     pub stateful_sets: Store<StatefulSet>,
-    /// Deployments (FE proxy).
+    /// Deployments (FE proxy), slimmed.
     pub deployments: Store<Deployment>,
     /// ConfigMaps (referenced config content and the FE proxy's).
     pub config_maps: Store<ConfigMap>,
-    /// EndpointSlices (ready endpoints of the component Services).
+    /// EndpointSlices (ready endpoints of the component Services), slimmed.
     pub endpoint_slices: Store<EndpointSlice>,
     /// The names of the cached EndpointSlices of each Service.
     pub slices_by_service: slices::SliceIndex,
@@ -256,11 +259,15 @@ pub struct Operator {
     controller: Controller<StarRocksCluster>,
 }
 
-/// A reflector over `api` whose events also trigger the controller, and its cache.
-/// `on_event` sees each watcher event after the cache has applied it.
+/// A reflector over `api` whose events also trigger the controller, and its cache. `slim`
+/// drops what the reconciler never reads from each object before it is cached (see
+/// [`observe::slim_stateful_set`]); `managedFields`, never read and often the largest part of
+/// an object, are dropped from every object. `on_event` sees each watcher event after the
+/// cache has applied it.
 fn reflect<K>(
     api: Api<K>,
     wc: watcher::Config,
+    slim: fn(&mut K),
     mut on_event: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> (
     Store<K>,
@@ -270,8 +277,10 @@ where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    // managedFields are never read and are often the largest part of a cached object.
-    let stream = watcher(api, wc).modify(|o: &mut K| o.managed_fields_mut().clear());
+    let stream = watcher(api, wc).modify(move |o: &mut K| {
+        o.managed_fields_mut().clear();
+        slim(o);
+    });
     let stream = reflector::reflector(writer, stream)
         .inspect(move |event| {
             if let Ok(event) = event {
@@ -306,17 +315,35 @@ impl Operator {
         let wc = watcher::Config::default();
         // Only objects that carry the component label (this operator's and upstream's).
         let components = watcher::Config::default().labels(crate::render::names::COMPONENT_LABEL);
-        let controller = Controller::new(api::<StarRocksCluster>(&client, ns), wc.clone());
-        let clusters = controller.store();
-        let (stateful_sets, sts_stream) =
-            reflect(api::<StatefulSet>(&client, ns), components.clone(), |_| {});
-        let (deployments, deploy_stream) =
-            reflect(api::<Deployment>(&client, ns), components.clone(), |_| {});
-        let (config_maps, cm_stream) = reflect(api::<ConfigMap>(&client, ns), wc.clone(), |_| {});
+        // The clusters as `Controller::new` watches them (no backoff of its own: the
+        // controller's trigger backoff covers it), without their managedFields.
+        let (clusters, cluster_writer) = reflector::store();
+        let cluster_stream = reflector::reflector(
+            cluster_writer,
+            watcher(api::<StarRocksCluster>(&client, ns), wc.clone())
+                .modify(|c: &mut StarRocksCluster| c.managed_fields_mut().clear()),
+        )
+        .applied_objects();
+        let controller = Controller::for_stream(cluster_stream, clusters.clone());
+        let (stateful_sets, sts_stream) = reflect(
+            api::<StatefulSet>(&client, ns),
+            components.clone(),
+            observe::slim_stateful_set,
+            |_| {},
+        );
+        let (deployments, deploy_stream) = reflect(
+            api::<Deployment>(&client, ns),
+            components.clone(),
+            observe::slim_deployment,
+            |_| {},
+        );
+        let (config_maps, cm_stream) =
+            reflect(api::<ConfigMap>(&client, ns), wc.clone(), |_| {}, |_| {});
         let slices_by_service = slices::SliceIndex::default();
         let (endpoint_slices, slice_stream) = reflect(
             api::<EndpointSlice>(&client, ns),
             wc.clone().labels(observe::SERVICE_NAME_LABEL),
+            observe::slim_endpoint_slice,
             {
                 let index = slices_by_service.clone();
                 move |event| index.record(event)

@@ -8,13 +8,16 @@
 use crate::render::names::{
     ADOPTED_HASH_ANNOTATION, TEMPLATE_HASH_ANNOTATION, service_name, workload_name,
 };
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::PodTemplateSpec;
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStatus, StatefulSet, StatefulSetSpec, StatefulSetStatus,
+};
+use k8s_openapi::api::core::v1::{Container, PodSpec, PodTemplateSpec};
+use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use starrocks_model::component::Component;
 use starrocks_model::observe::{ClusterObservation, ComponentObservation};
 use starrocks_model::spec::DesiredComponent;
+use std::collections::BTreeMap;
 
 /// Label the EndpointSlice controller puts on each slice: the name of its Service
 /// (Kubernetes API reference, EndpointSlice).
@@ -192,6 +195,128 @@ pub fn cluster_of_service(service: &str) -> Option<&str> {
     })
 }
 
+/// The object's identity as a cache needs it (`name`, `namespace`, `uid`, `resourceVersion`,
+/// `generation`, and `ownerReferences`, which map the object to its cluster), with only the
+/// annotation `annotation` and the label `label` kept.
+fn slim_meta(meta: ObjectMeta, annotation: Option<&str>, label: Option<&str>) -> ObjectMeta {
+    let keep = |map: Option<BTreeMap<String, String>>, key: Option<&str>| {
+        let key = key?;
+        let value = map?.remove(key)?;
+        Some(BTreeMap::from([(key.to_string(), value)]))
+    };
+    ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        uid: meta.uid,
+        resource_version: meta.resource_version,
+        generation: meta.generation,
+        owner_references: meta.owner_references,
+        annotations: keep(meta.annotations, annotation),
+        labels: keep(meta.labels, label),
+        ..ObjectMeta::default()
+    }
+}
+
+/// The pod template as [`template_facts`] reads it: the template-hash annotation and the
+/// first container's name and image.
+fn slim_template(template: PodTemplateSpec) -> PodTemplateSpec {
+    PodTemplateSpec {
+        metadata: template
+            .metadata
+            .map(|m| slim_meta(m, Some(TEMPLATE_HASH_ANNOTATION), None)),
+        spec: template.spec.map(|spec| PodSpec {
+            containers: spec
+                .containers
+                .into_iter()
+                .take(1)
+                .map(|c| Container {
+                    name: c.name,
+                    image: c.image,
+                    ..Container::default()
+                })
+                .collect(),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+/// Drops from a StatefulSet everything [`stateful_set_observation`], [`belongs_to`] and
+/// [`observe_cluster`] do not read, before it is cached: the pod template but its
+/// template-hash annotation and its first container's name and image, the selector and the
+/// volume claim templates, every status field but the observed generation, the revisions and
+/// the replica counts, and every label and annotation but
+/// `starrocks.com/adopted-template-hash`. The observation of the slim object equals that of
+/// the full one (tested).
+pub fn slim_stateful_set(sts: &mut StatefulSet) {
+    let full = std::mem::take(sts);
+    *sts = StatefulSet {
+        metadata: slim_meta(full.metadata, Some(ADOPTED_HASH_ANNOTATION), None),
+        spec: StatefulSetSpec {
+            replicas: full.spec.replicas,
+            template: slim_template(full.spec.template),
+            ..StatefulSetSpec::default()
+        },
+        status: full.status.map(|s| StatefulSetStatus {
+            observed_generation: s.observed_generation,
+            current_revision: s.current_revision,
+            update_revision: s.update_revision,
+            replicas: s.replicas,
+            ready_replicas: s.ready_replicas,
+            updated_replicas: s.updated_replicas,
+            ..StatefulSetStatus::default()
+        }),
+    };
+}
+
+/// Drops from a Deployment everything [`deployment_observation`], [`belongs_to`] and
+/// [`observe_cluster`] do not read, before it is cached (as [`slim_stateful_set`]; the
+/// status keeps the observed generation and the replica counts).
+pub fn slim_deployment(deploy: &mut Deployment) {
+    let full = std::mem::take(deploy);
+    *deploy = Deployment {
+        metadata: slim_meta(full.metadata, Some(ADOPTED_HASH_ANNOTATION), None),
+        spec: DeploymentSpec {
+            replicas: full.spec.replicas,
+            template: slim_template(full.spec.template),
+            ..DeploymentSpec::default()
+        },
+        status: full.status.map(|s| DeploymentStatus {
+            observed_generation: s.observed_generation,
+            replicas: s.replicas,
+            ready_replicas: s.ready_replicas,
+            updated_replicas: s.updated_replicas,
+            ..DeploymentStatus::default()
+        }),
+    };
+}
+
+/// Drops from an EndpointSlice everything [`ready_endpoints`] and the controller's mapping of
+/// a slice to its cluster (namespace and `kubernetes.io/service-name` label) do not read,
+/// before it is cached: the ports, every label and annotation but
+/// `kubernetes.io/service-name`, and of each endpoint everything but `conditions.ready`
+/// (addresses, target reference, node, zone, hints). The count of ready endpoints of the slim
+/// slice equals that of the full one (tested).
+pub fn slim_endpoint_slice(slice: &mut EndpointSlice) {
+    let full = std::mem::take(slice);
+    *slice = EndpointSlice {
+        metadata: slim_meta(full.metadata, None, Some(SERVICE_NAME_LABEL)),
+        address_type: full.address_type,
+        endpoints: full.endpoints.map(|endpoints| {
+            endpoints
+                .into_iter()
+                .map(|e| Endpoint {
+                    conditions: e.conditions.map(|c| EndpointConditions {
+                        ready: c.ready,
+                        ..EndpointConditions::default()
+                    }),
+                    ..Endpoint::default()
+                })
+                .collect()
+        }),
+        ports: None,
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,5 +455,307 @@ mod tests {
         );
         assert_eq!(cluster_of_service("demo-fe-search"), None);
         assert_eq!(cluster_of_service("-fe-service"), None);
+    }
+
+    /// Rendered workloads of the example clusters (what the operator applies), each in
+    /// several variants of what the API server and other writers add or leave out: statuses,
+    /// owner references, adoption and foreign annotations and labels, managedFields, missing
+    /// template metadata or containers.
+    fn workload_variants() -> (Vec<StatefulSet>, Vec<Deployment>) {
+        use crate::crd::StarRocksCluster;
+        use crate::render::{ConfigInputs, Workload, render_cluster};
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+        let examples = [
+            include_str!("../../deploy/examples/starrocks-cluster-demo.yaml"),
+            include_str!("../../deploy/examples/starrocks-cluster-fe-proxy.yaml"),
+            include_str!("../../deploy/examples/starrocks-cluster-ha.yaml"),
+            include_str!("../../deploy/examples/starrocks-cluster-persistent-storage.yaml"),
+            include_str!("../../deploy/examples/starrocks-cluster-cn-autoscaling.yaml"),
+            include_str!("../../deploy/examples/starrocks-cluster-minimal.yaml"),
+        ];
+        let (mut sets, mut deployments) = (Vec::new(), Vec::new());
+        for yaml in examples {
+            let mut cluster: StarRocksCluster = serde_saphyr::from_str(yaml).unwrap();
+            cluster.metadata.uid = Some("cluster-uid".into());
+            cluster.metadata.generation = Some(3);
+            let rendered = render_cluster(&cluster, &ConfigInputs::new()).unwrap();
+            for objects in rendered.components.values() {
+                match &objects.workload {
+                    Workload::StatefulSet(s) => sets.push(s.as_ref().clone()),
+                    Workload::Deployment(d) => deployments.push(d.as_ref().clone()),
+                }
+            }
+        }
+        assert!(sets.len() >= 10 && !deployments.is_empty());
+        // What the API server and others add, in every combination with what they remove.
+        let vary = |meta: &mut ObjectMeta, template: &mut PodTemplateSpec, i: usize| {
+            meta.uid = Some(format!("uid-{i}"));
+            meta.generation = Some(5 + i as i64);
+            meta.resource_version = Some(format!("{}", 100 + i));
+            meta.managed_fields = Some(vec![ManagedFieldsEntry {
+                manager: Some("starrocks-operator".into()),
+                ..Default::default()
+            }]);
+            meta.labels
+                .get_or_insert_with(BTreeMap::new)
+                .insert("team".into(), "data".into());
+            if i & 1 == 1 {
+                meta.annotations
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(ADOPTED_HASH_ANNOTATION.into(), "adopted".into());
+            }
+            if i & 2 == 2 {
+                meta.owner_references = None;
+            }
+            if i & 4 == 4 {
+                // Adopted from upstream: no template hash.
+                template
+                    .metadata
+                    .as_mut()
+                    .and_then(|m| m.annotations.as_mut())
+                    .map(|a| a.remove(TEMPLATE_HASH_ANNOTATION));
+            }
+            if i & 8 == 8 {
+                template.metadata = None;
+            }
+            if i & 16 == 16
+                && let Some(spec) = template.spec.as_mut()
+            {
+                spec.containers[0].image = None;
+            }
+            if i & 32 == 32
+                && let Some(spec) = template.spec.as_mut()
+            {
+                spec.containers.clear();
+            }
+        };
+        let mut all_sets = Vec::new();
+        for (n, base) in sets.iter().enumerate() {
+            for i in 0..64 {
+                let mut s = base.clone();
+                vary(&mut s.metadata, &mut s.spec.template, i);
+                if i % 3 != 0 {
+                    s.spec.replicas = if i % 3 == 1 { None } else { Some(i as i32) };
+                    s.status = Some(StatefulSetStatus {
+                        observed_generation: Some(4 + n as i64),
+                        current_revision: Some(format!("rev-{n}")),
+                        update_revision: Some(format!("rev-{i}")),
+                        replicas: 3,
+                        ready_replicas: Some(2),
+                        updated_replicas: (i % 2 == 0).then_some(1),
+                        available_replicas: Some(2),
+                        current_replicas: Some(3),
+                        collision_count: Some(1),
+                        conditions: Some(Vec::new()),
+                    });
+                }
+                all_sets.push(s);
+            }
+        }
+        let mut all_deployments = Vec::new();
+        for base in &deployments {
+            for i in 0..64 {
+                let mut d = base.clone();
+                vary(&mut d.metadata, &mut d.spec.template, i);
+                if i % 3 != 0 {
+                    d.status = Some(DeploymentStatus {
+                        observed_generation: Some(7),
+                        replicas: Some(2),
+                        ready_replicas: (i % 2 == 0).then_some(1),
+                        updated_replicas: Some(2),
+                        available_replicas: Some(1),
+                        unavailable_replicas: Some(1),
+                        ..Default::default()
+                    });
+                }
+                all_deployments.push(d);
+            }
+        }
+        (all_sets, all_deployments)
+    }
+
+    fn full_slices() -> Vec<EndpointSlice> {
+        use k8s_openapi::api::core::v1::ObjectReference;
+        use k8s_openapi::api::discovery::v1::{EndpointHints, EndpointPort, ForZone};
+        let mut out = Vec::new();
+        for (n, service) in ["demo-fe-service", "demo-be-search", "other-cn-service"]
+            .into_iter()
+            .enumerate()
+        {
+            for i in 0..8usize {
+                let endpoints = (0..i)
+                    .map(|e| Endpoint {
+                        addresses: vec![format!("10.0.{n}.{e}")],
+                        conditions: (e % 4 != 3).then(|| EndpointConditions {
+                            ready: [Some(true), Some(false), None][e % 3],
+                            serving: Some(true),
+                            terminating: Some(false),
+                        }),
+                        hostname: Some(format!("pod-{e}")),
+                        node_name: Some("node-1".into()),
+                        target_ref: Some(ObjectReference {
+                            kind: Some("Pod".into()),
+                            name: Some(format!("pod-{e}")),
+                            namespace: Some("ns".into()),
+                            uid: Some(format!("pod-uid-{e}")),
+                            ..Default::default()
+                        }),
+                        zone: Some("zone-a".into()),
+                        hints: Some(EndpointHints {
+                            for_zones: Some(vec![ForZone {
+                                name: "zone-a".into(),
+                            }]),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .collect();
+                out.push(EndpointSlice {
+                    metadata: ObjectMeta {
+                        name: Some(format!("{service}-{i}")),
+                        namespace: Some(if i == 7 { "other-ns" } else { "ns" }.into()),
+                        labels: Some(BTreeMap::from([
+                            (SERVICE_NAME_LABEL.to_string(), service.to_string()),
+                            (
+                                "endpointslice.kubernetes.io/managed-by".to_string(),
+                                "endpointslice-controller.k8s.io".to_string(),
+                            ),
+                        ])),
+                        ..Default::default()
+                    },
+                    address_type: "IPv4".into(),
+                    endpoints: (i != 0).then_some(endpoints),
+                    ports: Some(vec![EndpointPort {
+                        name: Some("http".into()),
+                        port: Some(8030),
+                        ..Default::default()
+                    }]),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn slim_workloads_are_observed_as_the_full_ones() {
+        let (sets, deployments) = workload_variants();
+        for full in &sets {
+            let mut slim = full.clone();
+            slim_stateful_set(&mut slim);
+            assert_eq!(
+                stateful_set_observation(&slim),
+                stateful_set_observation(full)
+            );
+            for uid in ["cluster-uid", "someone-else"] {
+                assert_eq!(
+                    belongs_to(&slim.metadata, uid),
+                    belongs_to(&full.metadata, uid)
+                );
+            }
+            assert_eq!(
+                slim.metadata.owner_references,
+                full.metadata.owner_references
+            );
+            assert_eq!(
+                (&slim.metadata.name, &slim.metadata.namespace),
+                (&full.metadata.name, &full.metadata.namespace)
+            );
+            assert!(slim.metadata.managed_fields.is_none());
+        }
+        for full in &deployments {
+            let mut slim = full.clone();
+            slim_deployment(&mut slim);
+            assert_eq!(deployment_observation(&slim), deployment_observation(full));
+            assert_eq!(
+                slim.metadata.owner_references,
+                full.metadata.owner_references
+            );
+            assert!(slim.metadata.managed_fields.is_none());
+        }
+        // Whole clusters, with endpoints, over the full and the slim caches.
+        let slices = full_slices();
+        let slim_all =
+            |sets: &[StatefulSet], deployments: &[Deployment], slices: &[EndpointSlice]| {
+                let mut sets = sets.to_vec();
+                sets.iter_mut().for_each(slim_stateful_set);
+                let mut deployments = deployments.to_vec();
+                deployments.iter_mut().for_each(slim_deployment);
+                let mut slices = slices.to_vec();
+                slices.iter_mut().for_each(slim_endpoint_slice);
+                (sets, deployments, slices)
+            };
+        let (slim_sets, slim_deployments, slim_slices) = slim_all(&sets, &deployments, &slices);
+        // One variant per object name at a time, as a cache holds them.
+        for variant in 0..64 {
+            let pick = |n: usize| variant + 64 * n;
+            let full_sets: Vec<&StatefulSet> =
+                (0..sets.len() / 64).map(|n| &sets[pick(n)]).collect();
+            let thin_sets: Vec<&StatefulSet> =
+                (0..sets.len() / 64).map(|n| &slim_sets[pick(n)]).collect();
+            let full_deps: Vec<&Deployment> = (0..deployments.len() / 64)
+                .map(|n| &deployments[pick(n)])
+                .collect();
+            let thin_deps: Vec<&Deployment> = (0..deployments.len() / 64)
+                .map(|n| &slim_deployments[pick(n)])
+                .collect();
+            let full_slices: Vec<&EndpointSlice> = slices.iter().collect();
+            let thin_slices: Vec<&EndpointSlice> = slim_slices.iter().collect();
+            for (namespace, name) in [
+                ("starrocks", "demo"),
+                ("starrocks", "loading"),
+                ("ns", "demo"),
+            ] {
+                for uid in ["cluster-uid", "someone-else"] {
+                    let full = CachedObjects {
+                        stateful_sets: &full_sets,
+                        deployments: &full_deps,
+                        endpoint_slices: &full_slices,
+                    };
+                    let thin = CachedObjects {
+                        stateful_sets: &thin_sets,
+                        deployments: &thin_deps,
+                        endpoint_slices: &thin_slices,
+                    };
+                    assert_eq!(
+                        observe_cluster(thin, namespace, name, uid),
+                        observe_cluster(full, namespace, name, uid)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn slim_endpoint_slices_count_and_map_as_the_full_ones() {
+        let full = full_slices();
+        let mut slim = full.clone();
+        slim.iter_mut().for_each(slim_endpoint_slice);
+        let full: Vec<&EndpointSlice> = full.iter().collect();
+        let slim: Vec<&EndpointSlice> = slim.iter().collect();
+        let mut counted = 0;
+        for namespace in ["ns", "other-ns"] {
+            for service in ["demo-fe-service", "demo-be-search", "other-cn-service", "x"] {
+                let n = ready_endpoints(&full, namespace, service);
+                assert_eq!(ready_endpoints(&slim, namespace, service), n);
+                counted += n;
+            }
+        }
+        assert!(counted > 0, "the fixture has ready endpoints");
+        // The controller maps a slice to its cluster by namespace and service-name label.
+        for (s, f) in slim.iter().zip(&full) {
+            assert_eq!(s.metadata.namespace, f.metadata.namespace);
+            assert_eq!(s.metadata.name, f.metadata.name);
+            let service = |e: &EndpointSlice| {
+                e.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL).cloned())
+            };
+            assert_eq!(service(s), service(f));
+            assert_eq!(
+                s.endpoints.as_ref().map(Vec::len),
+                f.endpoints.as_ref().map(Vec::len)
+            );
+        }
     }
 }

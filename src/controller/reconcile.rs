@@ -1,7 +1,8 @@
 //! One reconcile of one cluster: observe, derive events, journal and decide, act, report.
 //!
 //! Per reconcile:
-//! 1. read the cluster's referenced ConfigMaps from the cache and render the cluster;
+//! 1. read the cluster's referenced ConfigMaps from the cache and render the cluster (the
+//!    desired state is kept, the render dropped; each apply renders again);
 //! 2. observe its workloads and endpoints from the caches;
 //! 3. derive events: `Restarted` on the first reconcile of this process (after restoring the
 //!    machine from the journal), otherwise `Paused`/`Resumed`, the observation diff and
@@ -19,10 +20,7 @@ use crate::crd::StarRocksCluster;
 use crate::journal::{ClusterKey, JournalError};
 use crate::metrics::{ClusterLabel, ConditionLabel, StateLabel, TransitionLabels};
 use crate::render::names::{PAUSE_ANNOTATION, service_name, workload_name};
-use crate::render::{
-    ConfigInputs, RenderError, RenderedCluster, desired_from_render, referenced_config_maps,
-    render_cluster,
-};
+use crate::render::{ConfigInputs, desired_from_render, referenced_config_maps, render_cluster};
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -144,8 +142,12 @@ async fn reconcile_in_span(
     let mut guard = slot.lock().await;
 
     let inputs = config_inputs(&ctx, &cluster, &key.namespace);
-    let rendered = render_cluster(&cluster, &inputs);
-    let desired = desired_from_render(&cluster, &rendered);
+    // The render is dropped once the desired state is taken from it, and rendered again for
+    // each apply (it is pure: the same cluster and inputs render the same objects), so that
+    // no reconcile holds a whole rendered cluster (tens of KiB) while it waits on the journal
+    // or the API server: with every cluster reconciling at once, those renders were the
+    // largest part of the operator's peak memory.
+    let desired = desired_from_render(&cluster, &render_cluster(&cluster, &inputs));
     let mut observation = observe(&ctx, &key);
     let paused = is_paused(&cluster);
     if !paused {
@@ -201,7 +203,7 @@ async fn reconcile_in_span(
             &ctx,
             &cluster,
             &key,
-            &rendered,
+            &inputs,
             &mut runtime,
             event,
             &mut outcome,
@@ -469,7 +471,7 @@ async fn feed(
     ctx: &Context,
     cluster: &StarRocksCluster,
     key: &ClusterKey,
-    rendered: &Result<RenderedCluster, RenderError>,
+    inputs: &ConfigInputs,
     runtime: &mut ClusterRuntime,
     event: Event,
     outcome: &mut Outcome,
@@ -512,7 +514,7 @@ async fn feed(
         append(ctx, key, record).await?;
         runtime.next_seq += 1;
         for action in actions {
-            if let Some(result) = execute(ctx, cluster, key, rendered, &action, outcome).await {
+            if let Some(result) = execute(ctx, cluster, key, inputs, &action, outcome).await {
                 pending.push_back(result);
             }
         }
@@ -556,7 +558,7 @@ async fn execute(
     ctx: &Context,
     cluster: &StarRocksCluster,
     key: &ClusterKey,
-    rendered: &Result<RenderedCluster, RenderError>,
+    inputs: &ConfigInputs,
     action: &Action,
     outcome: &mut Outcome,
 ) -> Option<Event> {
@@ -571,8 +573,9 @@ async fn execute(
                 template_hash: template_hash.clone(),
                 reason,
             };
-            let objects = match rendered {
-                Ok(r) => r.component(*component),
+            // Only this component's objects are kept while the apply waits on the API server.
+            let objects = match render_cluster(cluster, inputs) {
+                Ok(mut r) => r.components.remove(component),
                 Err(e) => return Some(failed(format!("the spec does not render: {e}"))),
             };
             let Some(objects) = objects.filter(|o| o.desired.template_hash == *template_hash)
@@ -583,7 +586,7 @@ async fn execute(
                     "the rendered template changed; replanning".to_string(),
                 ));
             };
-            match apply::apply_component(&ctx.writer, &key.namespace, objects, *replicas).await {
+            match apply::apply_component(&ctx.writer, &key.namespace, &objects, *replicas).await {
                 Ok(Applied { generation, uid }) => {
                     outcome.applied.push(*component);
                     Some(Event::ApplyFinished {
