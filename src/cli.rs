@@ -130,6 +130,11 @@ pub struct RunArgs {
     /// Seconds between resyncs of a cluster with nothing in progress.
     #[arg(long, env = "STARROCKS_OPERATOR_RESYNC_SECONDS", default_value_t = 300)]
     pub resync_seconds: u64,
+    /// How many clusters are reconciled at once; the others wait in the queue. Bounds the
+    /// memory of API requests in flight (about 50 KiB each).
+    #[arg(long, env = "STARROCKS_OPERATOR_MAX_CONCURRENT_RECONCILES", default_value_t = 128,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_reconciles: u16,
     /// Run only while holding a Lease, so that several replicas can run with one active.
     #[arg(long, env = "STARROCKS_OPERATOR_LEADER_ELECTION")]
     pub leader_election: bool,

@@ -125,6 +125,7 @@ pub async fn run(args: RunArgs) -> Result<(), RunError> {
     let config = ControllerConfig {
         namespace: args.namespace.clone(),
         resync: Duration::from_secs(args.resync_seconds.max(1)),
+        max_concurrent_reconciles: args.max_concurrent_reconciles,
         ..ControllerConfig::default()
     };
     let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
