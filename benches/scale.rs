@@ -119,14 +119,43 @@ fn reconciles(port: u16) -> f64 {
         .sum()
 }
 
-fn steady(sim: &Sim, namespace: &str, name: &str) -> bool {
-    sim.object("starrocks.com", "starrocksclusters", namespace, name)
-        .is_some_and(|c| {
-            c.pointer("/status/lifecycle/state")
+/// How many StarRocksClusters are Steady and running. One read of the store, no copies: the
+/// poll must not load the simulator it measures.
+fn steady_count(sim: &Sim) -> usize {
+    sim.count("starrocks.com", "starrocksclusters", |c| {
+        c.pointer("/status/lifecycle/state")
+            .and_then(|v| v.as_str())
+            == Some("Steady")
+            && c.pointer("/status/phase").and_then(|v| v.as_str()) == Some("running")
+    })
+}
+
+/// One progress line on stderr: where the clusters are (Steady, with an FE StatefulSet,
+/// with a BE StatefulSet), pods created and ready, and API requests so far.
+fn progress(sim: &Sim, started: Instant, clusters: usize, steady: usize) {
+    let sts_of = |tier: &'static str| {
+        sim.count("apps", "statefulsets", move |s| {
+            s.pointer("/metadata/name")
                 .and_then(|v| v.as_str())
-                == Some("Steady")
-                && c.pointer("/status/phase").and_then(|v| v.as_str()) == Some("running")
+                .is_some_and(|n| n.ends_with(tier))
         })
+    };
+    let pods = sim.count("", "pods", |_| true);
+    let ready = sim.count("", "pods", |p| {
+        p.pointer("/status/conditions")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    });
+    eprintln!(
+        "{:>6.1} s: {} of {clusters} Steady, FE StatefulSets {}, BE {}, pods {pods} ({ready} ready), requests {}",
+        started.elapsed().as_secs_f64(),
+        steady,
+        sts_of("-fe"),
+        sts_of("-be"),
+        sim.audit().len(),
+    );
 }
 
 struct Row {
@@ -181,7 +210,6 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.clear_audit();
     let started = Instant::now();
-    let mut names = Vec::new();
     for i in 0..clusters {
         let ns = format!("scale-{}", i / 100);
         let name = format!("c{i}");
@@ -189,23 +217,27 @@ async fn run(
             .replace("name: demo", &format!("name: {name}"))
             .replace("namespace: starrocks", &format!("namespace: {ns}"));
         sim.create_from_yaml(&yaml)?;
-        names.push((ns, name));
     }
     let deadline_at = started + deadline;
-    let mut pending: Vec<_> = names.clone();
-    while !pending.is_empty() && Instant::now() < deadline_at {
+    let mut steady = 0;
+    let mut next_progress = started;
+    while steady < clusters && Instant::now() < deadline_at {
+        if Instant::now() >= next_progress {
+            progress(&sim, started, clusters, steady);
+            next_progress += Duration::from_secs(5);
+        }
         if let Some(exit) = child.try_wait()? {
             let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
             return Err(format!("the operator exited early ({exit}):\n{log}").into());
         }
-        pending.retain(|(ns, name)| !steady(&sim, ns, name));
+        steady = steady_count(&sim);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    if !pending.is_empty() {
+    if steady < clusters {
         eprintln!(
             "{} of {clusters} clusters not Steady after {} s",
-            pending.len(),
+            clusters - steady,
             deadline.as_secs()
         );
     }

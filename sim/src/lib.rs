@@ -338,6 +338,17 @@ impl Sim {
             .read(|s| s.get(group, plural, namespace, name).cloned())
     }
 
+    /// How many stored objects of one type (`group` is `""` for core), in every namespace,
+    /// satisfy `pred`. Reads the store once, without copying objects.
+    pub fn count(&self, group: &str, plural: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        self.shared.read(|s| {
+            s.list(group, plural, None)
+                .into_iter()
+                .filter(|o| pred(o))
+                .count()
+        })
+    }
+
     /// The current cluster-wide resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.shared.read(Store::current_rv)
