@@ -18,15 +18,33 @@ use crate::errors::ApiError;
 use crate::gc;
 use crate::kubelet::Kubelet;
 use crate::lock;
-use crate::state::Shared;
+use crate::state::{Access, Shared};
 use crate::statefulset::StatefulSetController;
 use crate::store::Store;
+use tokio::task::JoinHandle;
 
 /// Field manager of the workload controllers (as in a real cluster).
 pub const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 
-/// Runs the control loop until `stop` fires.
-pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs the control loop until `stop` fires, on a thread of its own (tokio's blocking pool):
+/// a pass holds the store for as long as it has work, so it must not occupy a runtime worker
+/// that serves API requests and watches.
+pub fn spawn(sh: Arc<Shared>, stop: tokio::sync::watch::Receiver<bool>) -> JoinHandle<()> {
+    let runtime = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || run(&runtime, &sh, stop))
+}
+
+/// The loop: a pass of every controller after every change and at the resync interval.
+///
+/// A pass holds the store but hands it to waiting requests every few milliseconds (see
+/// [`crate::state::Held`]), so its length delays no request by more than that, and a pass
+/// with work to do runs to its end. A pass that wrote nothing (only scanned) is followed by a
+/// rest as long as itself, so that idle scans of a large store take at most half of a core.
+fn run(
+    runtime: &tokio::runtime::Handle,
+    sh: &Shared,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut changed = sh.changed.subscribe();
     let mut sts = StatefulSetController::default();
     let mut deploy = DeploymentController;
@@ -36,28 +54,40 @@ pub async fn run(sh: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) 
     loop {
         let failures = lock(&sh.pod_failures).clone();
         let started = std::time::Instant::now();
-        sh.write(|store| {
-            gc::pass(store, &sh.clock);
-            sts.pass(store, &sh.clock, &sh.options);
-            deploy.pass(store, &sh.clock);
-            kubelet.pass(store, &sh.clock, sh.options.pod_ready_delay, &failures);
-            eps.pass(store, &sh.clock);
-        });
+        let wrote = {
+            let mut held = sh.hold();
+            gc::pass(held.store(), &sh.clock);
+            held.checkpoint();
+            sts.pass(&mut held, &sh.clock, &sh.options);
+            held.checkpoint();
+            deploy.pass(held.store(), &sh.clock);
+            held.checkpoint();
+            kubelet.pass(&mut held, &sh.clock, sh.options.pod_ready_delay, &failures);
+            held.checkpoint();
+            eps.pass(&mut held, &sh.clock);
+            held.own_writes() > 0
+        };
+        // Changes made during the pass (its own and others') start no second pass at once; one
+        // that a controller had already gone past is picked up at the resync.
         changed.borrow_and_update();
-        // The controllers hold the store while they run; rest at least as long as the pass took,
-        // so that under load they take at most half of the time and API requests get the rest
-        // (as in a real cluster, where the controller manager is a separate process). A change
-        // made meanwhile starts the next pass at the end of the rest.
-        tokio::select! {
-            _ = tokio::time::sleep(started.elapsed()) => {}
-            _ = stop.changed() => return,
-        }
-        tokio::select! {
-            _ = changed.changed() => {}
-            _ = tokio::time::sleep(resync) => {}
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
+        let rest = if wrote {
+            Duration::ZERO
+        } else {
+            started.elapsed()
+        };
+        let stopped = runtime.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep(rest) => {}
+                _ = stop.changed() => return true,
+            }
+            tokio::select! {
+                _ = changed.changed() => {}
+                _ = tokio::time::sleep(resync) => {}
+                _ = stop.changed() => return true,
+            }
+            false
+        });
+        if stopped || *stop.borrow() {
             return;
         }
     }

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::clock::SimClock;
 use crate::controllers::{self, controller_ref, pod_ready, safe_hash};
 use crate::selectors::LabelSelector;
+use crate::state::Access;
 use crate::store::Store;
 
 /// Label naming the Service of a slice.
@@ -103,7 +104,8 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
 
 impl EndpointSliceController {
     /// One pass over all Services.
-    pub fn pass(&mut self, store: &mut Store, clock: &SimClock) {
+    pub fn pass(&mut self, access: &mut impl Access, clock: &SimClock) {
+        let store = access.store();
         let services: Vec<((String, String), LabelSelector)> = store
             .list("", "services", None)
             .into_iter()
@@ -150,10 +152,12 @@ impl EndpointSliceController {
             };
             if !pods_changed
                 && let Some(last) = self.idle.get(key)
-                && inputs(store, last.slice.clone()) == *last
+                && inputs(access.store(), last.slice.clone()) == *last
             {
                 continue;
             }
+            access.checkpoint();
+            let store = access.store();
             let Some(svc) = store.get("", "services", &key.0, &key.1).cloned() else {
                 continue;
             };

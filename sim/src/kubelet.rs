@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::clock::SimClock;
 use crate::controllers;
+use crate::state::Access;
 use crate::store::Store;
 
 /// Field manager of kubelet status writes.
@@ -71,11 +72,12 @@ impl Kubelet {
     /// One pass over all pods.
     pub fn pass(
         &mut self,
-        store: &mut Store,
+        access: &mut impl Access,
         clock: &SimClock,
         delay: Duration,
         failures: &[(String, PodFailure)],
     ) {
+        let store = access.store();
         if self.failures != failures {
             self.failures = failures.to_vec();
             self.idle.clear();
@@ -103,6 +105,8 @@ impl Kubelet {
             .map(crate::store::obj_key)
             .collect();
         for (ns, name) in todo {
+            access.checkpoint();
+            let store = access.store();
             let Some(pod) = store.get("", "pods", &ns, &name).cloned() else {
                 continue;
             };

@@ -155,7 +155,7 @@ impl Sim {
         let (changed, _) = tokio::sync::watch::channel(store.current_rv());
         let (stop, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            store: Mutex::new(store),
+            store: parking_lot::Mutex::new(store),
             changed,
             audit: Mutex::new(Vec::new()),
             faults: Faults::default(),
@@ -178,7 +178,7 @@ impl Sim {
                 tracing::warn!(error = %e, "kube-sim server stopped");
             }
         });
-        let control = tokio::spawn(controllers::run(shared.clone(), stop.subscribe()));
+        let control = controllers::spawn(shared.clone(), stop.subscribe());
         tracing::info!(%addr, "kube-sim listening");
         Ok(Sim {
             shared,

@@ -1,20 +1,21 @@
 //! The state shared by the HTTP handlers and the simulated controllers.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::audit::AuditEntry;
 use crate::clock::SimClock;
 use crate::faults::Faults;
 use crate::kubelet::PodFailure;
-use crate::lock;
 use crate::options::SimOptions;
 use crate::store::Store;
 
 /// Everything behind one simulator.
 #[derive(Debug)]
 pub struct Shared {
-    /// The objects.
-    pub store: Mutex<Store>,
+    /// The objects, behind a fair lock: the control loop hands it over to waiting requests at
+    /// its checkpoints (see [`Held`]).
+    pub store: parking_lot::Mutex<Store>,
     /// Latest resourceVersion after each write; watches and controllers wait on it.
     pub changed: tokio::sync::watch::Sender<u64>,
     /// The audit log.
@@ -37,7 +38,7 @@ impl Shared {
     /// Runs `f` on the store under its lock, then wakes watchers and controllers if the
     /// resourceVersion moved.
     pub fn write<R>(&self, f: impl FnOnce(&mut Store) -> R) -> R {
-        let mut g = lock(&self.store);
+        let mut g = self.store.lock();
         let before = g.current_rv();
         let r = f(&mut g);
         let after = g.current_rv();
@@ -50,6 +51,94 @@ impl Shared {
 
     /// Runs `f` on the store under its lock, read-only.
     pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
-        f(&lock(&self.store))
+        f(&self.store.lock())
+    }
+
+    /// Holds the store for a run of controller work; see [`Held`].
+    pub fn hold(&self) -> Held<'_> {
+        let guard = self.store.lock();
+        let rv = guard.current_rv();
+        Held {
+            guard,
+            shared: self,
+            since: Instant::now(),
+            notified_rv: rv,
+            start_rv: rv,
+            others: 0,
+        }
+    }
+}
+
+/// Access to the store for controller work: the store itself, plus checkpoints between units
+/// of work (one object) where a long pass may let others in. Implemented by [`Store`] (tests:
+/// no one else to let in) and by [`Held`] (the running simulator).
+pub trait Access {
+    /// The store.
+    fn store(&mut self) -> &mut Store;
+    /// A point between two units of work where the store is consistent and nothing of it is
+    /// borrowed; others may write before it returns.
+    fn checkpoint(&mut self) {}
+}
+
+impl Access for Store {
+    fn store(&mut self) -> &mut Store {
+        self
+    }
+}
+
+/// How long the control loop works between handing the store to waiting requests.
+const SLICE: Duration = Duration::from_millis(2);
+
+/// The store held by the control loop. At a [`Access::checkpoint`] at least [`SLICE`] after
+/// the last one, it wakes watchers for the changes made so far and hands the lock to every
+/// request waiting for it (a fair unlock), then takes it back. So a pass of any length delays
+/// API requests and watch events by about [`SLICE`], as when the controller manager is a
+/// separate process, instead of by the whole pass; and when no one waits, the pass runs on.
+/// Dropping it wakes watchers for the last changes.
+pub struct Held<'a> {
+    guard: parking_lot::MutexGuard<'a, Store>,
+    shared: &'a Shared,
+    since: Instant,
+    notified_rv: u64,
+    start_rv: u64,
+    others: u64,
+}
+
+impl Held<'_> {
+    /// How many writes the holder made (writes made by others at checkpoints are not counted).
+    pub fn own_writes(&self) -> u64 {
+        self.guard.current_rv() - self.start_rv - self.others
+    }
+
+    fn notify(&mut self) {
+        let rv = self.guard.current_rv();
+        if rv != self.notified_rv {
+            self.notified_rv = rv;
+            self.shared.changed.send_replace(rv);
+        }
+    }
+}
+
+impl Access for Held<'_> {
+    fn store(&mut self) -> &mut Store {
+        &mut self.guard
+    }
+
+    fn checkpoint(&mut self) {
+        if self.since.elapsed() < SLICE {
+            return;
+        }
+        self.notify();
+        let before = self.guard.current_rv();
+        parking_lot::MutexGuard::bump(&mut self.guard);
+        self.others += self.guard.current_rv() - before;
+        self.notified_rv += self.guard.current_rv() - before;
+        self.since = Instant::now();
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.notify();
     }
 }

@@ -28,6 +28,7 @@ use serde_json::{Value, json};
 use crate::clock::SimClock;
 use crate::controllers::{self, CONTROLLER_MANAGER, controller_ref, pod_ready, safe_hash};
 use crate::options::SimOptions;
+use crate::state::Access;
 use crate::store::Store;
 
 /// Label with the revision name on pods.
@@ -97,13 +98,14 @@ fn revision_of(pod: &Value) -> String {
 
 impl StatefulSetController {
     /// One pass over all StatefulSets.
-    pub fn pass(&mut self, store: &mut Store, clock: &SimClock, opts: &SimOptions) {
+    pub fn pass(&mut self, access: &mut impl Access, clock: &SimClock, opts: &SimOptions) {
         struct Item {
             key: (String, String),
             generation: i64,
             observed: Option<i64>,
             inputs: (u64, u64),
         }
+        let store = access.store();
         let items: Vec<Item> = store
             .list("apps", "statefulsets", None)
             .into_iter()
@@ -147,6 +149,8 @@ impl StatefulSetController {
             if self.idle.get(&item.key) == Some(&item.inputs) {
                 continue;
             }
+            access.checkpoint();
+            let store = access.store();
             let Some(set) = store
                 .get("apps", "statefulsets", &item.key.0, &item.key.1)
                 .cloned()
