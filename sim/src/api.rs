@@ -6,6 +6,7 @@
 //! `continue`, patch types, "Server-Side Apply", "Finalizers", "Garbage Collection"), and the
 //! CRD docs for status and scale subresources and generation semantics.
 
+use std::sync::Arc;
 use crate::jsonpath::JsonPath;
 use serde_json::{Map, Value, json};
 
@@ -107,14 +108,47 @@ pub struct ListQuery {
 /// Result of a write.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// HTTP code (200 or 201).
+    /// HTTP code (200, 201 or 202).
     pub code: u16,
-    /// The response body (the object, or a `Scale`).
-    pub object: Value,
-    /// The stored object after the write (for audit; equals `object` except for `/scale`).
-    pub stored: Value,
+    /// The stored object after the write, shared with the store (for audit and for
+    /// controllers; the response body is [`Outcome::object`]).
+    pub stored: Arc<Value>,
     /// Whether `spec.template` changed.
     pub template_changed: bool,
+    /// `apiVersion` and `kind` of the response body.
+    api_version: String,
+    kind: String,
+    /// The response body when it is not the stored object (a `Scale`).
+    body: Option<Value>,
+}
+
+impl Outcome {
+    fn new(rt: &ResourceType, code: u16, stored: Arc<Value>, template_changed: bool) -> Outcome {
+        Outcome {
+            code,
+            stored,
+            template_changed,
+            api_version: rt.api_version(),
+            kind: rt.kind.clone(),
+            body: None,
+        }
+    }
+
+    /// The response body: the stored object with its `apiVersion` and `kind`, or a `Scale`.
+    /// A copy; callers that only read the result use [`Outcome::stored`].
+    pub fn object(&self) -> Value {
+        match &self.body {
+            Some(b) => b.clone(),
+            None => {
+                let mut obj = Value::clone(&self.stored);
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("apiVersion".into(), json!(self.api_version));
+                    m.insert("kind".into(), json!(self.kind));
+                }
+                obj
+            }
+        }
+    }
 }
 
 fn now(clock: &SimClock) -> String {
@@ -369,8 +403,7 @@ pub fn update(
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
     let old = store
-        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
-        .cloned()
+        .get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name())
         .ok_or_else(|| t.not_found())?;
     if t.subresource.as_deref() == Some("scale") {
         return write_scale(store, clock, t, &old, body, opts);
@@ -378,7 +411,7 @@ pub fn update(
     check_identity(t, &mut body)?;
     check_resource_version(t, &old, &body)?;
     let new = merge_subresource(t, &old, body);
-    commit(store, clock, t, Some(&old), new, opts, true)
+    commit(store, clock, t, Some(&*old), new, opts, true)
 }
 
 /// The optimistic-concurrency precondition: a `metadata.resourceVersion` in the request must
@@ -609,14 +642,39 @@ fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
     }
 }
 
-fn without(obj: &Value, keys: &[&str]) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.as_object_mut() {
-        for k in keys {
-            m.remove(*k);
+/// Whether two values are equal outside the top-level `keys` of objects (without copying).
+fn eq_except(a: &Value, b: &Value, keys: &[&str]) -> bool {
+    match (a.as_object(), b.as_object()) {
+        (Some(x), Some(y)) => {
+            let kept = |m: &serde_json::Map<String, Value>| {
+                m.keys().filter(|k| !keys.contains(&k.as_str())).count()
+            };
+            kept(x) == kept(y)
+                && x.iter()
+                    .filter(|(k, _)| !keys.contains(&k.as_str()))
+                    .all(|(k, v)| y.get(k) == Some(v))
         }
+        _ => a == b,
     }
-    o
+}
+
+/// Whether two objects are equal but for the `time` of their `metadata.managedFields`
+/// entries: a write that changes nothing else is a no-op (without copying).
+fn eq_but_managed_time(a: &Value, b: &Value) -> bool {
+    let entries_eq = |x: Option<&Value>, y: Option<&Value>| match (x, y) {
+        (Some(Value::Array(p)), Some(Value::Array(q))) => {
+            p.len() == q.len() && p.iter().zip(q).all(|(e, f)| eq_except(e, f, &["time"]))
+        }
+        (x, y) => x == y,
+    };
+    eq_except(a, b, &["metadata"])
+        && match (a.get("metadata"), b.get("metadata")) {
+            (Some(x), Some(y)) if x.is_object() && y.is_object() => {
+                eq_except(x, y, &["managedFields"])
+                    && entries_eq(x.get("managedFields"), y.get("managedFields"))
+            }
+            (x, y) => x == y,
+        }
 }
 
 /// Stores a create or update after validation, defaulting, generation and managedFields.
@@ -665,8 +723,7 @@ fn commit(
     }
     if let Some(old) = old {
         if rt.has_generation {
-            let spec_changed =
-                without(old, &["metadata", "status"]) != without(&new, &["metadata", "status"]);
+            let spec_changed = !eq_except(old, &new, &["metadata", "status"]);
             let g = old
                 .at("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -713,25 +770,14 @@ fn commit(
         None => new.at("/spec/template").is_some(),
     };
     if let Some(old) = old
-        && without_mf_time(old) == without_mf_time(&new)
+        && eq_but_managed_time(old, &new)
     {
         // No-op write: nothing stored, no event, resourceVersion unchanged.
-        let stored = old.clone();
-        return Ok(Outcome {
-            code: 200,
-            object: with_version(rt, stored.clone()),
-            stored,
-            template_changed: false,
-        });
+        return Ok(Outcome::new(rt, 200, Arc::new(old.clone()), false));
     }
     let code = if old.is_some() { 200 } else { 201 };
     if opts.dry_run {
-        return Ok(Outcome {
-            code,
-            object: with_version(rt, new.clone()),
-            stored: new,
-            template_changed,
-        });
+        return Ok(Outcome::new(rt, code, Arc::new(new), template_changed));
     }
     let finished = new.at("/metadata/deletionTimestamp").is_some()
         && new
@@ -745,19 +791,14 @@ fn commit(
             .remove(&rt.group, &rt.plural, &ns, &name)
             .unwrap_or(Value::Null);
         on_removed(store, rt, &removed);
-        removed
+        Arc::new(removed)
     } else {
         store.put(&rt.group, &rt.plural, new)
     };
     if rt.kind == "CustomResourceDefinition" && !finished {
         store.registry.register_crd(&stored);
     }
-    Ok(Outcome {
-        code,
-        object: with_version(rt, stored.clone()),
-        stored,
-        template_changed,
-    })
+    Ok(Outcome::new(rt, code, stored, template_changed))
 }
 
 /// Update validation of immutable fields, with the API server's messages: a StatefulSet may
@@ -780,8 +821,12 @@ fn check_immutable(
                 "persistentVolumeClaimRetentionPolicy",
                 "minReadySeconds",
             ];
-            let frozen = |o: &Value| without(o.get("spec").unwrap_or(&Value::Null), MUTABLE);
-            if frozen(old) != frozen(new) {
+            let null = Value::Null;
+            let (old_spec, new_spec) = (
+                old.get("spec").unwrap_or(&null),
+                new.get("spec").unwrap_or(&null),
+            );
+            if !eq_except(old_spec, new_spec, MUTABLE) {
                 return Err(ApiError::invalid(
                     &rt.kind,
                     &rt.group,
@@ -808,21 +853,6 @@ fn check_immutable(
         _ => {}
     }
     Ok(())
-}
-
-fn without_mf_time(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(list) = o
-        .pointer_mut("/metadata/managedFields")
-        .and_then(Value::as_array_mut)
-    {
-        for e in list {
-            if let Some(m) = e.as_object_mut() {
-                m.remove("time");
-            }
-        }
-    }
-    o
 }
 
 fn validate_crd(crd: &Value) -> Result<(), ApiError> {
@@ -1017,24 +1047,14 @@ pub fn delete(
         _ => {}
     }
     if opts.dry_run {
-        return Ok(Outcome {
-            code: 200,
-            object: with_version(&t.rt, old.clone()),
-            stored: old,
-            template_changed: false,
-        });
+        return Ok(Outcome::new(&t.rt, 200, Arc::new(old), false));
     }
     if finalizers.is_empty() {
         let removed = store
             .remove(&t.rt.group, &t.rt.plural, t.ns(), t.name())
             .unwrap_or(Value::Null);
         on_removed(store, &t.rt, &removed);
-        return Ok(Outcome {
-            code: 200,
-            object: with_version(&t.rt, removed.clone()),
-            stored: removed,
-            template_changed: false,
-        });
+        return Ok(Outcome::new(&t.rt, 200, Arc::new(removed), false));
     }
     if old.at("/metadata/deletionTimestamp").is_some()
         && old
@@ -1043,12 +1063,7 @@ pub fn delete(
             .map(Vec::len)
             == Some(finalizers.len())
     {
-        return Ok(Outcome {
-            code: 202,
-            object: with_version(&t.rt, old.clone()),
-            stored: old,
-            template_changed: false,
-        });
+        return Ok(Outcome::new(&t.rt, 202, Arc::new(old), false));
     }
     let mut new = old.clone();
     if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -1058,12 +1073,7 @@ pub fn delete(
         meta.insert("finalizers".into(), Value::Array(finalizers));
     }
     let stored = store.put(&t.rt.group, &t.rt.plural, new);
-    Ok(Outcome {
-        code: 202,
-        object: with_version(&t.rt, stored.clone()),
-        stored,
-        template_changed: false,
-    })
+    Ok(Outcome::new(&t.rt, 202, stored, false))
 }
 
 /// DELETE of a collection: deletes every object the list query selects.
@@ -1095,7 +1105,7 @@ pub fn delete_collection(
             name: Some(name),
             subresource: None,
         };
-        items.push(delete(store, clock, &target, opts)?.object);
+        items.push(delete(store, clock, &target, opts)?.object());
     }
     Ok(
         json!({"apiVersion": t.rt.api_version(), "kind": format!("{}List", t.rt.kind), "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": items}),
@@ -1222,7 +1232,7 @@ fn write_scale(
         ..t.clone()
     };
     let mut out = commit(store, clock, &main, Some(old), new, opts, true)?;
-    out.object = scale_of(&t.rt, &out.stored)?;
+    out.body = Some(scale_of(&t.rt, &out.stored)?);
     Ok(out)
 }
 
@@ -1267,35 +1277,35 @@ mod tests {
         let t = sts_target(&s, "web");
         let o = create(&mut s, &c, &t, json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}, "status": {"replicas": 9}}), &opts("t")).unwrap();
         assert_eq!(o.code, 201);
-        assert_eq!(o.object["metadata"]["generation"], 1);
-        assert!(o.object.get("status").is_none(), "status dropped on create");
-        let mut body = o.object.clone();
+        assert_eq!(o.object()["metadata"]["generation"], 1);
+        assert!(o.object().get("status").is_none(), "status dropped on create");
+        let mut body = o.object().clone();
         body["metadata"]["labels"] = json!({"a": "b"});
         let o2 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
-        assert_eq!(o2.object["metadata"]["generation"], 1);
-        let mut body = o2.object.clone();
+        assert_eq!(o2.object()["metadata"]["generation"], 1);
+        let mut body = o2.object().clone();
         body["spec"]["replicas"] = json!(3);
         body["status"] = json!({"replicas": 5});
         let o3 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
-        assert_eq!(o3.object["metadata"]["generation"], 2);
+        assert_eq!(o3.object()["metadata"]["generation"], 2);
         assert!(
-            o3.object.get("status").is_none(),
+            o3.object().get("status").is_none(),
             "main write cannot set status"
         );
         let status_t = Target {
             subresource: Some("status".into()),
             ..t.clone()
         };
-        let mut body = o3.object.clone();
+        let mut body = o3.object().clone();
         body["status"] = json!({"replicas": 5});
         body["spec"]["replicas"] = json!(7);
         let o4 = update(&mut s, &c, &status_t, body, &opts("t")).unwrap();
-        assert_eq!(o4.object["status"]["replicas"], 5);
+        assert_eq!(o4.object()["status"]["replicas"], 5);
         assert_eq!(
-            o4.object["spec"]["replicas"], 3,
+            o4.object()["spec"]["replicas"], 3,
             "status write cannot change spec"
         );
-        assert_eq!(o4.object["metadata"]["generation"], 2);
+        assert_eq!(o4.object()["metadata"]["generation"], 2);
     }
 
     #[test]
@@ -1310,7 +1320,7 @@ mod tests {
             &opts("t"),
         )
         .unwrap();
-        let mut body = o.object.clone();
+        let mut body = o.object().clone();
         body["spec"]["selector"] = json!({"matchLabels": {"a": "2"}});
         let e = update(&mut s, &c, &t, body, &opts("t")).unwrap_err();
         assert_eq!(e.code(), 422);
@@ -1318,7 +1328,7 @@ mod tests {
             e.to_string()
                 .contains("updates to statefulset spec for fields other than")
         );
-        let mut body = o.object.clone();
+        let mut body = o.object().clone();
         body["spec"]["replicas"] = json!(3);
         body["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
         assert!(update(&mut s, &c, &t, body, &opts("t")).is_ok());
@@ -1336,10 +1346,10 @@ mod tests {
             &opts("t"),
         )
         .unwrap();
-        let mut a = o.object.clone();
+        let mut a = o.object().clone();
         a["spec"]["replicas"] = json!(2);
         update(&mut s, &c, &t, a, &opts("t")).unwrap();
-        let mut b = o.object.clone();
+        let mut b = o.object().clone();
         b["spec"]["replicas"] = json!(4);
         let e = update(&mut s, &c, &t, b, &opts("t")).unwrap_err();
         assert_eq!(e.code(), 409);
@@ -1359,7 +1369,7 @@ mod tests {
         )
         .unwrap();
         let d = delete(&mut s, &c, &t, &DeleteOpts::default()).unwrap();
-        assert!(d.object["metadata"]["deletionTimestamp"].is_string());
+        assert!(d.object()["metadata"]["deletionTimestamp"].is_string());
         assert!(get(&s, &t).is_ok());
         patch(
             &mut s,
@@ -1392,7 +1402,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a.code, 201);
-        let mf = &a.object["metadata"]["managedFields"][0];
+        let mf = &a.object()["metadata"]["managedFields"][0];
         assert_eq!(mf["manager"], "op");
         assert_eq!(mf["operation"], "Apply");
         let b = patch(
@@ -1409,8 +1419,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            a.object["metadata"]["resourceVersion"],
-            b.object["metadata"]["resourceVersion"]
+            a.object()["metadata"]["resourceVersion"],
+            b.object()["metadata"]["resourceVersion"]
         );
     }
 

@@ -198,10 +198,15 @@ pub fn set_status(
     }
     let mut t = target_of(store, group, plural, obj)?;
     t.subresource = Some("status".into());
-    let mut body = obj.clone();
-    if let Some(m) = body.as_object_mut() {
-        m.insert("status".into(), status);
+    // A status write takes only `status` from the body (and the object is the stored one, read
+    // under the same lock): no need to send, and copy, the rest.
+    let mut metadata = serde_json::Map::new();
+    for key in ["name", "namespace"] {
+        if let Some(v) = obj.get("metadata").and_then(|m| m.get(key)) {
+            metadata.insert(key.into(), v.clone());
+        }
     }
+    let body = json!({"metadata": metadata, "status": status});
     api::update(store, clock, &t, body, &opts_as(manager)).map(|_| ())
 }
 

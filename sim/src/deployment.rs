@@ -141,7 +141,7 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
                 rs,
                 CONTROLLER_MANAGER,
             ) {
-                Ok(o) => o.stored,
+                Ok(o) => Value::clone(&o.stored),
                 Err(e) => {
                     tracing::debug!(error = %e, "create replicaset");
                     return;

@@ -158,7 +158,7 @@ impl EndpointSliceController {
             }
             access.checkpoint();
             let store = access.store();
-            let Some(svc) = store.get("", "services", &key.0, &key.1).cloned() else {
+            let Some(svc) = store.get_shared("", "services", &key.0, &key.1) else {
                 continue;
             };
             let slice_name = format!("{}-{}", key.1, safe_hash(&svc["metadata"]["uid"], 5));

@@ -441,7 +441,7 @@ pub fn apply(
         subresource: req.subresource.map(str::to_string),
         fields: cfg_set,
     });
-    prune_entries(&mut entries, &result, shape);
+    prune_entries(&mut entries, &field_set(&result, shape));
     write_managed(&mut result, &entries);
     Ok(result)
 }
@@ -461,13 +461,14 @@ pub fn record_update(
         .filter(|p| match old {
             None => true,
             Some(o) => {
-                is_leaf(&new_set, p) && get_at(o, p) != get_at(new, p) || get_at(o, p).is_none()
+                let before = get_at(o, p);
+                before.is_none() || is_leaf(&new_set, p) && before != get_at(new, p)
             }
         })
         .cloned()
         .collect();
     if changed.is_empty() && old.is_some() {
-        prune_entries(&mut entries, new, shape);
+        prune_entries(&mut entries, &new_set);
         write_managed(new, &entries);
         return;
     }
@@ -499,12 +500,13 @@ pub fn record_update(
             fields: changed,
         }),
     }
-    prune_entries(&mut entries, new, shape);
+    // `new` is unchanged since `new_set` was taken (only `entries` changed).
+    prune_entries(&mut entries, &new_set);
     write_managed(new, &entries);
 }
 
-fn prune_entries(entries: &mut Vec<ManagedEntry>, obj: &Value, shape: Shape<'_>) {
-    let present = field_set(obj, shape);
+/// Drops from every entry the fields not `present` in the object, then the empty entries.
+fn prune_entries(entries: &mut Vec<ManagedEntry>, present: &FieldSet) {
     for e in entries.iter_mut() {
         e.fields.retain(|p| present.contains(p));
     }

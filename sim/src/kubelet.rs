@@ -107,7 +107,7 @@ impl Kubelet {
         for (ns, name) in todo {
             access.checkpoint();
             let store = access.store();
-            let Some(pod) = store.get("", "pods", &ns, &name).cloned() else {
+            let Some(pod) = store.get_shared("", "pods", &ns, &name) else {
                 continue;
             };
             if pod.at("/metadata/deletionTimestamp").is_some() {

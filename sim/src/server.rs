@@ -207,7 +207,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let result: Result<(u16, Value, Option<Value>, bool), ApiError> = (|| match audit.verb.as_str()
+    let result: Result<(u16, Value, Option<Arc<Value>>, bool), ApiError> = (|| match audit.verb.as_str()
     {
         "get" => sh
             .read(|s| api::get(s, &target))
@@ -247,7 +247,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     })();
     match result {
         Ok((code, body, stored, template_changed)) => {
-            record(code, stored.as_ref().or(Some(&body)), template_changed);
+            record(code, stored.as_deref().or(Some(&body)), template_changed);
             let body = match view {
                 table::View::Table if matches!(audit.verb.as_str(), "get" | "list") => {
                     let include_object = query.get("includeObject").unwrap_or("Metadata");
@@ -267,8 +267,8 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
-fn outcome(o: Outcome) -> (u16, Value, Option<Value>, bool) {
-    (o.code, o.object, Some(o.stored), o.template_changed)
+fn outcome(o: Outcome) -> (u16, Value, Option<Arc<Value>>, bool) {
+    (o.code, o.object(), Some(o.stored), o.template_changed)
 }
 
 /// The manager name the API server derives from a user agent: the part before the first `/`.

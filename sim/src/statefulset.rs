@@ -151,9 +151,7 @@ impl StatefulSetController {
             }
             access.checkpoint();
             let store = access.store();
-            let Some(set) = store
-                .get("apps", "statefulsets", &item.key.0, &item.key.1)
-                .cloned()
+            let Some(set) = store.get_shared("apps", "statefulsets", &item.key.0, &item.key.1)
             else {
                 continue;
             };

@@ -193,6 +193,14 @@ impl Store {
             .map(Arc::as_ref)
     }
 
+    /// One object, shared with the store (no copy).
+    pub fn get_shared(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
+        self.objects
+            .get(&(group.to_string(), plural.to_string()))?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
     /// All objects of a type, optionally in one namespace, ordered by (namespace, name).
     pub fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> Vec<&Value> {
         match self.objects.get(&(group.to_string(), plural.to_string())) {
@@ -277,8 +285,8 @@ impl Store {
     }
 
     /// Stores an object under the next resourceVersion and records the event. The object's
-    /// `metadata.resourceVersion` is set. Returns the stored object.
-    pub fn put(&mut self, group: &str, plural: &str, mut obj: Value) -> Value {
+    /// `metadata.resourceVersion` is set. Returns the stored object (shared, not copied).
+    pub fn put(&mut self, group: &str, plural: &str, mut obj: Value) -> Arc<Value> {
         self.rv += 1;
         let rv = self.rv;
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -312,7 +320,7 @@ impl Store {
             object: obj.clone(),
             previous,
         });
-        Value::clone(&obj)
+        obj
     }
 
     /// Removes an object, recording a `DELETED` event. Returns the removed object (with the
