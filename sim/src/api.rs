@@ -6,9 +6,9 @@
 //! `continue`, patch types, "Server-Side Apply", "Finalizers", "Garbage Collection"), and the
 //! CRD docs for status and scale subresources and generation semantics.
 
-use std::sync::Arc;
 use crate::jsonpath::JsonPath;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use crate::clock::SimClock;
 use crate::defaults::apply_defaults;
@@ -1278,7 +1278,10 @@ mod tests {
         let o = create(&mut s, &c, &t, json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}, "status": {"replicas": 9}}), &opts("t")).unwrap();
         assert_eq!(o.code, 201);
         assert_eq!(o.object()["metadata"]["generation"], 1);
-        assert!(o.object().get("status").is_none(), "status dropped on create");
+        assert!(
+            o.object().get("status").is_none(),
+            "status dropped on create"
+        );
         let mut body = o.object().clone();
         body["metadata"]["labels"] = json!({"a": "b"});
         let o2 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
@@ -1302,7 +1305,8 @@ mod tests {
         let o4 = update(&mut s, &c, &status_t, body, &opts("t")).unwrap();
         assert_eq!(o4.object()["status"]["replicas"], 5);
         assert_eq!(
-            o4.object()["spec"]["replicas"], 3,
+            o4.object()["spec"]["replicas"],
+            3,
             "status write cannot change spec"
         );
         assert_eq!(o4.object()["metadata"]["generation"], 2);

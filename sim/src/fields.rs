@@ -242,14 +242,7 @@ pub fn read_managed(obj: &Value) -> Vec<ManagedEntry> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .map(|e| ManagedEntry {
-            manager: e["manager"].as_str().unwrap_or_default().to_string(),
-            operation: e["operation"].as_str().unwrap_or("Update").to_string(),
-            api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
-            time: e["time"].as_str().unwrap_or_default().to_string(),
-            subresource: e["subresource"].as_str().map(str::to_string),
-            fields: from_fields_v1(&e["fieldsV1"]),
-        })
+        .map(parse_entry)
         .collect()
 }
 
@@ -258,20 +251,7 @@ pub fn write_managed(obj: &mut Value, entries: &[ManagedEntry]) {
     let list: Vec<Value> = entries
         .iter()
         .filter(|e| !e.fields.is_empty())
-        .map(|e| {
-            let mut v = json!({
-                "manager": e.manager,
-                "operation": e.operation,
-                "apiVersion": e.api_version,
-                "time": e.time,
-                "fieldsType": "FieldsV1",
-                "fieldsV1": to_fields_v1(&e.fields),
-            });
-            if let (Some(s), Some(m)) = (&e.subresource, v.as_object_mut()) {
-                m.insert("subresource".into(), json!(s));
-            }
-            v
-        })
+        .map(render_entry)
         .collect();
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
@@ -448,7 +428,188 @@ pub fn apply(
 
 /// Records a non-apply write by `manager`: fields whose value it changed move to its `Update`
 /// entry; fields that no longer exist leave every entry.
+///
+/// Only the parts of the object that differ from `old` are walked (the top-level fields, and
+/// the fields of `metadata`, whose values changed), and only the entries that own something
+/// there (or the writer's own) are parsed and rendered again; the rest are kept as they are.
+/// Outside those parts both objects have the same field set, so the result is that of
+/// [`record_update_full`], which is used when there is no `old`.
 pub fn record_update(
+    old: Option<&Value>,
+    new: &mut Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+) {
+    let Some((old, dirty)) = old.and_then(|o| Some((o, differing_parts(o, new)?))) else {
+        return record_update_full(old, new, shape, req);
+    };
+    let new_sub = field_set_under(new, shape, &dirty);
+    let changed: FieldSet = new_sub
+        .iter()
+        .filter(|p| {
+            let before = get_at(old, p);
+            before.is_none() || is_leaf(&new_sub, p) && before != get_at(new, p)
+        })
+        .cloned()
+        .collect();
+    let is_writer = |e: &Value| {
+        e["manager"].as_str().unwrap_or_default() == req.manager
+            && e["operation"].as_str().unwrap_or("Update") == "Update"
+            && e["subresource"].as_str() == req.subresource
+    };
+    let raw: Vec<Value> = new
+        .at("/metadata/managedFields")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    let mut writer_seen = false;
+    for entry in raw {
+        if !entry.is_object() {
+            continue;
+        }
+        let writer = !writer_seen && is_writer(&entry);
+        writer_seen |= writer;
+        let touched = dirty.iter().any(|d| trie_has(&entry["fieldsV1"], d));
+        if !writer && !touched {
+            out.push(entry);
+            continue;
+        }
+        let mut e = parse_entry(&entry);
+        if writer {
+            if !changed.is_empty() {
+                e.fields.extend(changed.iter().cloned());
+                e.time = req.now.to_string();
+                e.api_version = req.api_version.to_string();
+            }
+        } else {
+            e.fields
+                .retain(|p| !changed.contains(p) || !is_leaf(&new_sub, p));
+        }
+        e.fields
+            .retain(|p| !dirty.iter().any(|d| p.starts_with(d)) || new_sub.contains(p));
+        if !e.fields.is_empty() {
+            out.push(render_entry(&e));
+        }
+    }
+    if !writer_seen && !changed.is_empty() {
+        out.push(render_entry(&ManagedEntry {
+            manager: req.manager.to_string(),
+            operation: "Update".into(),
+            api_version: req.api_version.to_string(),
+            time: req.now.to_string(),
+            subresource: req.subresource.map(str::to_string),
+            fields: changed,
+        }));
+    }
+    if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+        if out.is_empty() {
+            meta.remove("managedFields");
+        } else {
+            meta.insert("managedFields".into(), Value::Array(out));
+        }
+    }
+}
+
+/// The parts of two objects whose values differ, as field paths: `[f:<field>]` for top-level
+/// fields, `[f:metadata, f:<field>]` for fields of `metadata` that are not the server's.
+/// `None` when either is not an object or has a `metadata` that is not one.
+fn differing_parts(old: &Value, new: &Value) -> Option<Vec<FieldPath>> {
+    let (o, n) = (old.as_object()?, new.as_object()?);
+    let mut parts = Vec::new();
+    let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
+    for k in keys {
+        if k == "apiVersion" || k == "kind" {
+            continue;
+        }
+        if k == "metadata" {
+            let empty = Map::new();
+            let om = match o.get(k) {
+                None => &empty,
+                Some(m) => m.as_object()?,
+            };
+            let nm = match n.get(k) {
+                None => &empty,
+                Some(m) => m.as_object()?,
+            };
+            let meta_keys: BTreeSet<&String> = om.keys().chain(nm.keys()).collect();
+            for mk in meta_keys {
+                if !SERVER_METADATA.contains(&mk.as_str()) && om.get(mk) != nm.get(mk) {
+                    parts.push(vec!["f:metadata".to_string(), format!("f:{mk}")]);
+                }
+            }
+        } else if o.get(k) != n.get(k) {
+            parts.push(vec![format!("f:{k}")]);
+        }
+    }
+    Some(parts)
+}
+
+/// The field set of `obj` below the given parts (see [`differing_parts`]), as [`field_set`]
+/// walks them.
+fn field_set_under(obj: &Value, shape: Shape<'_>, parts: &[FieldPath]) -> FieldSet {
+    let mut out = FieldSet::new();
+    for part in parts {
+        let fields: Vec<&str> = part.iter().filter_map(|s| s.strip_prefix("f:")).collect();
+        let (value, shape, field) = match fields.as_slice() {
+            [k] => (obj.get(*k), shape.child(k), *k),
+            [m, k] => (
+                obj.get(*m).and_then(|v| v.get(*k)),
+                shape.child(m).child(k),
+                *k,
+            ),
+            _ => continue,
+        };
+        if let Some(v) = value {
+            walk(v, shape, field, &mut part.clone(), &mut out);
+        }
+    }
+    out
+}
+
+/// Whether a `FieldsV1` trie has a node at `path`.
+fn trie_has(trie: &Value, path: &[String]) -> bool {
+    let mut node = trie;
+    for seg in path {
+        match node.get(seg) {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// One `managedFields` entry parsed (defaults for what is missing).
+fn parse_entry(e: &Value) -> ManagedEntry {
+    ManagedEntry {
+        manager: e["manager"].as_str().unwrap_or_default().to_string(),
+        operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+        api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
+        time: e["time"].as_str().unwrap_or_default().to_string(),
+        subresource: e["subresource"].as_str().map(str::to_string),
+        fields: from_fields_v1(&e["fieldsV1"]),
+    }
+}
+
+/// One `managedFields` entry as stored.
+fn render_entry(e: &ManagedEntry) -> Value {
+    let mut v = json!({
+        "manager": e.manager,
+        "operation": e.operation,
+        "apiVersion": e.api_version,
+        "time": e.time,
+        "fieldsType": "FieldsV1",
+        "fieldsV1": to_fields_v1(&e.fields),
+    });
+    if let (Some(s), Some(m)) = (&e.subresource, v.as_object_mut()) {
+        m.insert("subresource".into(), json!(s));
+    }
+    v
+}
+
+/// [`record_update`] computed over the whole object: field sets of all of it, every entry
+/// parsed and rendered again. Used for creates and when the objects are not both objects.
+pub fn record_update_full(
     old: Option<&Value>,
     new: &mut Value,
     shape: Shape<'_>,
@@ -656,5 +817,91 @@ mod tests {
         )
         .unwrap();
         assert_eq!(one["spec"]["containers"].as_array().map(Vec::len), Some(2));
+    }
+
+    mod incremental {
+        //! `record_update` (incremental) against `record_update_full` (whole object) on
+        //! sequences of writes to a pod-like object by several managers, to the main resource
+        //! and to `status`.
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn base() -> Value {
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "1",
+                    "labels": {"app": "x"}},
+                "spec": {"containers": [
+                    {"name": "fe", "image": "fe:1", "env": [{"name": "A", "value": "1"}]},
+                    {"name": "side", "image": "s:1"}
+                ], "nodeName": "n"},
+                "status": {"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}
+            })
+        }
+
+        /// One edit: (which part, a small integer choosing the change).
+        fn edit(obj: &mut Value, part: u8, n: u8) {
+            let v = json!(format!("v{n}"));
+            match part % 9 {
+                0 => {
+                    obj["status"]["phase"] = json!(["Pending", "Running", "Failed"][n as usize % 3])
+                }
+                1 => {
+                    obj["status"]["conditions"] = json!([{"type": "Ready", "status": if n % 2 == 0 { "True" } else { "False" }}, {"type": "Scheduled", "status": "True"}])
+                }
+                2 => obj["status"]["podIP"] = v,
+                3 => obj["spec"]["containers"][0]["image"] = v,
+                4 => {
+                    obj["spec"]["containers"][0]["env"] =
+                        json!([{"name": format!("E{}", n % 3), "value": "x"}])
+                }
+                5 => obj["metadata"]["labels"][format!("l{}", n % 3)] = v,
+                6 => {
+                    if let Some(m) = obj["metadata"]["labels"].as_object_mut() {
+                        m.remove("app");
+                    }
+                }
+                7 => {
+                    if let Some(m) = obj["status"].as_object_mut() {
+                        m.remove("podIP");
+                    }
+                }
+                _ => {
+                    if let Some(m) = obj.as_object_mut() {
+                        m.remove("status");
+                    }
+                }
+            }
+        }
+
+        proptest! {
+            #[test]
+            fn same_as_full(writes in prop::collection::vec((0u8..3, any::<bool>(), prop::collection::vec((0u8..9, 0u8..6), 1..4)), 1..8)) {
+                let managers = ["a", "b", "kubelet"];
+                let mut created = base();
+                let create = ApplyRequest { manager: "a", force: false, api_version: "v1", subresource: None, now: "t0" };
+                record_update_full(None, &mut created, Shape::Builtin, create);
+                let mut current = created;
+                for (i, (m, status, edits)) in writes.into_iter().enumerate() {
+                    let mut next = current.clone();
+                    for (part, n) in edits {
+                        edit(&mut next, part, n);
+                    }
+                    let now = format!("t{}", i + 1);
+                    let req = ApplyRequest {
+                        manager: managers[m as usize],
+                        force: false,
+                        api_version: "v1",
+                        subresource: status.then_some("status"),
+                        now: &now,
+                    };
+                    let (mut fast, mut full) = (next.clone(), next);
+                    record_update(Some(&current), &mut fast, Shape::Builtin, req);
+                    record_update_full(Some(&current), &mut full, Shape::Builtin, req);
+                    prop_assert_eq!(&fast, &full);
+                    current = fast;
+                }
+            }
+        }
     }
 }

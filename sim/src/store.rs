@@ -194,7 +194,13 @@ impl Store {
     }
 
     /// One object, shared with the store (no copy).
-    pub fn get_shared(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
+    pub fn get_shared(
+        &self,
+        group: &str,
+        plural: &str,
+        ns: &str,
+        name: &str,
+    ) -> Option<Arc<Value>> {
         self.objects
             .get(&(group.to_string(), plural.to_string()))?
             .get(&(ns.to_string(), name.to_string()))
