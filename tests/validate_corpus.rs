@@ -361,8 +361,16 @@ fn arb_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// 512 cases, or `PROPTEST_CASES` when set (as the model's property tests).
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(512)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_specs_never_panic(

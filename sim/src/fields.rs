@@ -847,7 +847,7 @@ mod tests {
                     obj["status"]["phase"] = json!(["Pending", "Running", "Failed"][n as usize % 3])
                 }
                 1 => {
-                    obj["status"]["conditions"] = json!([{"type": "Ready", "status": if n % 2 == 0 { "True" } else { "False" }}, {"type": "Scheduled", "status": "True"}])
+                    obj["status"]["conditions"] = json!([{"type": "Ready", "status": if n.is_multiple_of(2) { "True" } else { "False" }}, {"type": "Scheduled", "status": "True"}])
                 }
                 2 => obj["status"]["podIP"] = v,
                 3 => obj["spec"]["containers"][0]["image"] = v,

@@ -207,44 +207,43 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let result: Result<(u16, Value, Option<Arc<Value>>, bool), ApiError> =
-        (|| match audit.verb.as_str() {
-            "get" => sh
-                .read(|s| api::get(s, &target))
-                .map(|v| (200, v, None, false)),
-            "list" => {
-                let q = list_query(&query)?;
-                sh.read(|s| api::list(s, &target, &q))
-                    .map(|v| (200, v, None, false))
-            }
-            "create" => {
-                let body: Value = parse_body(&body, &content_type)?;
-                sh.write(|s| api::create(s, &sh.clock, &target, body, &opts))
-                    .map(outcome)
-            }
-            "update" => {
-                let body: Value = parse_body(&body, &content_type)?;
-                sh.write(|s| api::update(s, &sh.clock, &target, body, &opts))
-                    .map(outcome)
-            }
-            "patch" => sh
-                .write(|s| api::patch(s, &sh.clock, &target, &content_type, &body, &opts))
-                .map(outcome),
-            "delete" => {
-                let d = delete_opts(&query, &body);
-                sh.write(|s| api::delete(s, &sh.clock, &target, &d))
-                    .map(outcome)
-            }
-            "deletecollection" => {
-                let q = list_query(&query)?;
-                let d = delete_opts(&query, &body);
-                sh.write(|s| api::delete_collection(s, &sh.clock, &target, &q, &d))
-                    .map(|v| (200, v, None, false))
-            }
-            other => Err(ApiError::MethodNotAllowed(format!(
-                "verb {other} is not supported"
-            ))),
-        })();
+    let result: Result<Answer, ApiError> = (|| match audit.verb.as_str() {
+        "get" => sh
+            .read(|s| api::get(s, &target))
+            .map(|v| (200, v, None, false)),
+        "list" => {
+            let q = list_query(&query)?;
+            sh.read(|s| api::list(s, &target, &q))
+                .map(|v| (200, v, None, false))
+        }
+        "create" => {
+            let body: Value = parse_body(&body, &content_type)?;
+            sh.write(|s| api::create(s, &sh.clock, &target, body, &opts))
+                .map(outcome)
+        }
+        "update" => {
+            let body: Value = parse_body(&body, &content_type)?;
+            sh.write(|s| api::update(s, &sh.clock, &target, body, &opts))
+                .map(outcome)
+        }
+        "patch" => sh
+            .write(|s| api::patch(s, &sh.clock, &target, &content_type, &body, &opts))
+            .map(outcome),
+        "delete" => {
+            let d = delete_opts(&query, &body);
+            sh.write(|s| api::delete(s, &sh.clock, &target, &d))
+                .map(outcome)
+        }
+        "deletecollection" => {
+            let q = list_query(&query)?;
+            let d = delete_opts(&query, &body);
+            sh.write(|s| api::delete_collection(s, &sh.clock, &target, &q, &d))
+                .map(|v| (200, v, None, false))
+        }
+        other => Err(ApiError::MethodNotAllowed(format!(
+            "verb {other} is not supported"
+        ))),
+    })();
     match result {
         Ok((code, body, stored, template_changed)) => {
             record(code, stored.as_deref().or(Some(&body)), template_changed);
@@ -267,7 +266,11 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
-fn outcome(o: Outcome) -> (u16, Value, Option<Arc<Value>>, bool) {
+/// An answer: HTTP code, body, the stored object after a write, whether the write changed
+/// `spec.template`.
+type Answer = (u16, Value, Option<Arc<Value>>, bool);
+
+fn outcome(o: Outcome) -> Answer {
     (o.code, o.object(), Some(o.stored), o.template_changed)
 }
 
