@@ -377,7 +377,7 @@ fn check_common(objects: &[Object]) -> Vec<String> {
     };
     assert_eq!(get(&resources.requests, "cpu").as_deref(), Some("100m"));
     assert_eq!(get(&resources.requests, "memory").as_deref(), Some("128Mi"));
-    assert_eq!(get(&resources.limits, "memory").as_deref(), Some("384Mi"));
+    assert_eq!(get(&resources.limits, "memory").as_deref(), Some("256Mi"));
     // The journal directory is on the PVC the manifests define.
     let args = container.args.clone().unwrap_or_default();
     let journal = args
