@@ -52,6 +52,20 @@ pub struct ManagedEntry {
     pub fields: FieldSet,
 }
 
+impl ManagedEntry {
+    /// The entry of the write `req` (`operation` `Apply` or `Update`) owning `fields`.
+    fn written(req: ApplyRequest<'_>, operation: &str, fields: FieldSet) -> ManagedEntry {
+        ManagedEntry {
+            manager: req.manager.to_string(),
+            operation: operation.into(),
+            api_version: req.api_version.to_string(),
+            time: req.now.to_string(),
+            subresource: req.subresource.map(str::to_string),
+            fields,
+        }
+    }
+}
+
 /// One apply conflict: another manager owns `path` with a different value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
@@ -413,14 +427,7 @@ pub fn apply(
     }
     apply_merge(&mut result, cfg, shape, "");
     entries.retain(|e| !is_mine(e));
-    entries.push(ManagedEntry {
-        manager: req.manager.to_string(),
-        operation: "Apply".into(),
-        api_version: req.api_version.to_string(),
-        time: req.now.to_string(),
-        subresource: req.subresource.map(str::to_string),
-        fields: cfg_set,
-    });
+    entries.push(ManagedEntry::written(req, "Apply", cfg_set));
     prune_entries(&mut entries, &field_set(&result, shape));
     write_managed(&mut result, &entries);
     Ok(result)
@@ -493,14 +500,7 @@ pub fn record_update(
         }
     }
     if !writer_seen && !changed.is_empty() {
-        out.push(render_entry(&ManagedEntry {
-            manager: req.manager.to_string(),
-            operation: "Update".into(),
-            api_version: req.api_version.to_string(),
-            time: req.now.to_string(),
-            subresource: req.subresource.map(str::to_string),
-            fields: changed,
-        }));
+        out.push(render_entry(&ManagedEntry::written(req, "Update", changed)));
     }
     if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
         if out.is_empty() {
@@ -652,14 +652,7 @@ pub fn record_update_full(
             e.time = req.now.to_string();
             e.api_version = req.api_version.to_string();
         }
-        None => entries.push(ManagedEntry {
-            manager: req.manager.to_string(),
-            operation: "Update".into(),
-            api_version: req.api_version.to_string(),
-            time: req.now.to_string(),
-            subresource: req.subresource.map(str::to_string),
-            fields: changed,
-        }),
+        None => entries.push(ManagedEntry::written(req, "Update", changed)),
     }
     // `new` is unchanged since `new_set` was taken (only `entries` changed).
     prune_entries(&mut entries, &new_set);
