@@ -64,6 +64,7 @@ async fn next_tier_latency(upgrades: usize) -> Result<Vec<f64>, Box<dyn std::err
         embedded
             .wait_for(&ns, &name, "Steady", minute, |c| steady_at(c, generation))
             .await?;
+        embedded.wait_for_witness(minute).await;
         let writes: Vec<_> = witness::template_writes(&embedded.sim.audit(), &ns, &name)
             .into_iter()
             .filter(|w| w.resource_version > mark)

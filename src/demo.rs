@@ -146,6 +146,11 @@ pub async fn run(options: DemoOptions) -> Result<(), DemoError> {
     operator.stop().await;
     printer.abort();
 
+    // The witness follows watches; let it see every write before judging them (if it does
+    // not catch up, the check below reports what it lacks).
+    embedded
+        .wait_for_witness(std::time::Duration::from_secs(30))
+        .await;
     let audit = embedded.sim.audit();
     let samples = embedded.samples();
     let writes = witness::template_writes(&audit, &namespace, &name);

@@ -162,9 +162,42 @@ impl Embedded {
         })
     }
 
-    /// Every workload state the witness has seen so far.
+    /// Every workload state the witness has seen so far. The witness follows watches, so it
+    /// can lag behind the simulator (after a dropped watch, or a failed re-watch and its
+    /// backoff): call [`Embedded::wait_for_witness`] first to judge writes up to now.
     pub fn samples(&self) -> Vec<WorkloadSample> {
         crate::lock(&self.samples).clone()
+    }
+
+    /// Whether the witness has seen the current state (the current resourceVersion) of every
+    /// StatefulSet and Deployment in the simulator; watches deliver a type's changes in order,
+    /// so it has then seen every earlier state too.
+    pub fn witness_caught_up(&self) -> bool {
+        let seen: std::collections::HashSet<u64> = crate::lock(&self.samples)
+            .iter()
+            .map(|s| s.resource_version)
+            .collect();
+        let unseen = |o: &serde_json::Value| {
+            o.pointer("/metadata/resourceVersion")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|rv| rv.parse::<u64>().ok())
+                .is_none_or(|rv| !seen.contains(&rv))
+        };
+        self.sim.count("apps", "statefulsets", unseen) == 0
+            && self.sim.count("apps", "deployments", unseen) == 0
+    }
+
+    /// Waits until [`Embedded::witness_caught_up`], polling every 20 ms, at most `timeout`.
+    /// Returns whether it caught up.
+    pub async fn wait_for_witness(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.witness_caught_up() {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        true
     }
 
     /// Creates namespace `name` unless it exists.

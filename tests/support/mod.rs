@@ -194,7 +194,8 @@ impl Env {
     pub async fn steady(&self, cluster: &StarRocksCluster, generation: i64) -> StarRocksCluster {
         let ns = cluster.namespace().expect("ns");
         let name = cluster.name_any();
-        self.embedded
+        let cluster = self
+            .embedded
             .wait_for(
                 &ns,
                 &name,
@@ -203,7 +204,13 @@ impl Env {
                 |c| steady_at(c, generation),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Every order check follows a Steady: let the witness see every write up to here.
+        assert!(
+            self.embedded.wait_for_witness(PHASE).await,
+            "the witness did not catch up with the simulator within {PHASE:?}"
+        );
+        cluster
     }
 
     /// Waits until the lifecycle state is `state`.
@@ -254,12 +261,26 @@ impl Env {
         writes: &[TemplateWrite],
         order: &[Tier],
     ) {
-        let violations =
-            witness::check_tier_order(writes, &self.embedded.samples(), &cluster.name_any(), order);
+        let samples = self.embedded.samples();
+        let violations = witness::check_tier_order(writes, &samples, &cluster.name_any(), order);
+        // On failure, the watched workload states from the first write on: what the witness
+        // had to go by.
+        let first = writes.iter().map(|w| w.resource_version).min().unwrap_or(0);
+        let watched: Vec<String> = samples
+            .iter()
+            .filter(|s| s.resource_version >= first)
+            .map(|s| {
+                format!(
+                    "  rv {:>6}  {:<24} generation {:>3}  rolled out {}",
+                    s.resource_version, s.name, s.generation, s.rolled_out
+                )
+            })
+            .collect();
         assert!(
             violations.is_empty(),
-            "order violated:\n{violations:#?}\ntimeline:\n{}",
-            witness::timeline(writes)
+            "order violated:\n{violations:#?}\ntimeline:\n{}\nwatched states since the first write:\n{}",
+            witness::timeline(writes),
+            watched.join("\n")
         );
     }
 
