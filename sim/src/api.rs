@@ -139,14 +139,7 @@ impl Outcome {
     pub fn object(&self) -> Value {
         match &self.body {
             Some(b) => b.clone(),
-            None => {
-                let mut obj = Value::clone(&self.stored);
-                if let Some(m) = obj.as_object_mut() {
-                    m.insert("apiVersion".into(), json!(self.api_version));
-                    m.insert("kind".into(), json!(self.kind));
-                }
-                obj
-            }
+            None => typed(Value::clone(&self.stored), &self.api_version, &self.kind),
         }
     }
 }
@@ -159,10 +152,15 @@ fn shape(rt: &ResourceType) -> Shape<'_> {
     Shape::root(rt.schema.as_deref(), rt.is_custom())
 }
 
-fn with_version(rt: &ResourceType, mut obj: Value) -> Value {
+fn with_version(rt: &ResourceType, obj: Value) -> Value {
+    typed(obj, &rt.api_version(), &rt.kind)
+}
+
+/// `obj` with `apiVersion` and `kind` set, as the API server answers.
+fn typed(mut obj: Value, api_version: &str, kind: &str) -> Value {
     if let Some(m) = obj.as_object_mut() {
-        m.insert("apiVersion".into(), json!(rt.api_version()));
-        m.insert("kind".into(), json!(rt.kind));
+        m.insert("apiVersion".into(), json!(api_version));
+        m.insert("kind".into(), json!(kind));
     }
     obj
 }
@@ -1282,11 +1280,11 @@ mod tests {
             o.object().get("status").is_none(),
             "status dropped on create"
         );
-        let mut body = o.object().clone();
+        let mut body = o.object();
         body["metadata"]["labels"] = json!({"a": "b"});
         let o2 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
         assert_eq!(o2.object()["metadata"]["generation"], 1);
-        let mut body = o2.object().clone();
+        let mut body = o2.object();
         body["spec"]["replicas"] = json!(3);
         body["status"] = json!({"replicas": 5});
         let o3 = update(&mut s, &c, &t, body, &opts("t")).unwrap();
@@ -1299,7 +1297,7 @@ mod tests {
             subresource: Some("status".into()),
             ..t.clone()
         };
-        let mut body = o3.object().clone();
+        let mut body = o3.object();
         body["status"] = json!({"replicas": 5});
         body["spec"]["replicas"] = json!(7);
         let o4 = update(&mut s, &c, &status_t, body, &opts("t")).unwrap();
@@ -1324,7 +1322,7 @@ mod tests {
             &opts("t"),
         )
         .unwrap();
-        let mut body = o.object().clone();
+        let mut body = o.object();
         body["spec"]["selector"] = json!({"matchLabels": {"a": "2"}});
         let e = update(&mut s, &c, &t, body, &opts("t")).unwrap_err();
         assert_eq!(e.code(), 422);
@@ -1332,7 +1330,7 @@ mod tests {
             e.to_string()
                 .contains("updates to statefulset spec for fields other than")
         );
-        let mut body = o.object().clone();
+        let mut body = o.object();
         body["spec"]["replicas"] = json!(3);
         body["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
         assert!(update(&mut s, &c, &t, body, &opts("t")).is_ok());
@@ -1350,10 +1348,10 @@ mod tests {
             &opts("t"),
         )
         .unwrap();
-        let mut a = o.object().clone();
+        let mut a = o.object();
         a["spec"]["replicas"] = json!(2);
         update(&mut s, &c, &t, a, &opts("t")).unwrap();
-        let mut b = o.object().clone();
+        let mut b = o.object();
         b["spec"]["replicas"] = json!(4);
         let e = update(&mut s, &c, &t, b, &opts("t")).unwrap_err();
         assert_eq!(e.code(), 409);

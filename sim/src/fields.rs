@@ -464,11 +464,11 @@ pub fn record_update(
             && e["operation"].as_str().unwrap_or("Update") == "Update"
             && e["subresource"].as_str() == req.subresource
     };
-    let raw: Vec<Value> = new
-        .at("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    // Taken out: the list is written back below, whatever it becomes.
+    let raw = match new.pointer_mut("/metadata/managedFields").map(Value::take) {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
     let mut out = Vec::with_capacity(raw.len() + 1);
     let mut writer_seen = false;
     for entry in raw {
@@ -609,7 +609,7 @@ fn render_entry(e: &ManagedEntry) -> Value {
 
 /// [`record_update`] computed over the whole object: field sets of all of it, every entry
 /// parsed and rendered again. Used for creates and when the objects are not both objects.
-pub fn record_update_full(
+fn record_update_full(
     old: Option<&Value>,
     new: &mut Value,
     shape: Shape<'_>,

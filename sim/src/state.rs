@@ -131,8 +131,10 @@ impl Access for Held<'_> {
         self.notify();
         let before = self.guard.current_rv();
         parking_lot::MutexGuard::bump(&mut self.guard);
-        self.others += self.guard.current_rv() - before;
-        self.notified_rv += self.guard.current_rv() - before;
+        let after = self.guard.current_rv();
+        self.others += after - before;
+        // The others' writes were announced by their writers.
+        self.notified_rv = after;
         self.since = Instant::now();
     }
 }

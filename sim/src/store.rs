@@ -185,12 +185,15 @@ impl Store {
         format!("10.{block}.{}.{}", (n >> 8) & 0xff, n & 0xff)
     }
 
-    /// One object.
-    pub fn get(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<&Value> {
+    fn entry(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<&Arc<Value>> {
         self.objects
             .get(&(group.to_string(), plural.to_string()))?
             .get(&(ns.to_string(), name.to_string()))
-            .map(Arc::as_ref)
+    }
+
+    /// One object.
+    pub fn get(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<&Value> {
+        self.entry(group, plural, ns, name).map(Arc::as_ref)
     }
 
     /// One object, shared with the store (no copy).
@@ -201,10 +204,7 @@ impl Store {
         ns: &str,
         name: &str,
     ) -> Option<Arc<Value>> {
-        self.objects
-            .get(&(group.to_string(), plural.to_string()))?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+        self.entry(group, plural, ns, name).cloned()
     }
 
     /// All objects of a type, optionally in one namespace, ordered by (namespace, name).
