@@ -593,13 +593,13 @@ fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
         Some("status") => {
             let mut out = old.clone();
             if let Some(m) = out.as_object_mut() {
-                match new.get("status") {
-                    Some(s) => m.insert("status".into(), s.clone()),
+                match new.get_mut("status").map(Value::take) {
+                    Some(s) => m.insert("status".into(), s),
                     None => m.remove("status"),
                 };
                 // managedFields computed by an apply travel with the status write.
                 if let (Some(mf), Some(meta)) = (
-                    new.at("/metadata/managedFields").cloned(),
+                    new.pointer_mut("/metadata/managedFields").map(Value::take),
                     m.get_mut("metadata").and_then(Value::as_object_mut),
                 ) {
                     meta.insert("managedFields".into(), mf);
@@ -748,9 +748,15 @@ fn commit(
         // Managed fields are the server's: keep the stored ones, then record this write.
         if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             match old.and_then(|o| o.at("/metadata/managedFields")) {
-                Some(mf) => meta.insert("managedFields".into(), mf.clone()),
-                None => meta.remove("managedFields"),
-            };
+                // Comparing is cheaper than copying, and a status write already has them.
+                Some(mf) if meta.get("managedFields") == Some(mf) => {}
+                Some(mf) => {
+                    meta.insert("managedFields".into(), mf.clone());
+                }
+                None => {
+                    meta.remove("managedFields");
+                }
+            }
         }
         let api_version = rt.api_version();
         let ts = now(clock);
