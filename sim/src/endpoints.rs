@@ -7,13 +7,13 @@
 //! `publishNotReadyAddresses`), `serving` and `terminating`.
 
 use crate::jsonpath::JsonPath;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
 use crate::clock::SimClock;
 use crate::controllers::{self, controller_ref, pod_ready, safe_hash};
-use crate::selectors::LabelSelector;
+use crate::selectors::{LabelSelector, Requirement};
 use crate::state::Access;
 use crate::store::Store;
 
@@ -47,6 +47,8 @@ struct NamespacePods {
     seen: u64,
     /// Pod name -> (resourceVersion, labels).
     pods: HashMap<String, (u64, Value)>,
+    /// (label key, value) -> names of the pods that carry it, as of the last pass.
+    by_label: HashMap<(String, String), BTreeSet<String>>,
 }
 
 impl NamespacePods {
@@ -71,16 +73,72 @@ impl NamespacePods {
                 None => {}
             }
             touched.push(labels.clone());
+            if let Some((_, old_labels)) = self.pods.get(name) {
+                unindex(&mut self.by_label, name, old_labels);
+            }
+            index(&mut self.by_label, name, &labels);
             self.pods.insert(name.to_string(), (rv, labels));
         }
+        let by_label = &mut self.by_label;
         self.pods.retain(|name, (_, labels)| {
             let keep = live.contains(name);
             if !keep {
+                unindex(by_label, name, labels);
                 touched.push(std::mem::take(labels));
             }
             keep
         });
         touched
+    }
+
+    /// The names of the pods that may match `selector`, in name order: those that carry the
+    /// label of its narrowest `key=value` requirement, as of the last pass; `None` when it
+    /// has no such requirement (every pod may match). A pod changed since the last pass is
+    /// picked up by the next one, which sees the change.
+    fn candidates(&self, selector: &LabelSelector) -> Option<Vec<&str>> {
+        let mut narrowest: Option<&BTreeSet<String>> = None;
+        for r in &selector.0 {
+            let Requirement::In(k, vs) = r else { continue };
+            let [v] = vs.as_slice() else { continue };
+            match self.by_label.get(&(k.clone(), v.clone())) {
+                None => return Some(Vec::new()),
+                Some(names) if narrowest.is_none_or(|n| names.len() < n.len()) => {
+                    narrowest = Some(names);
+                }
+                Some(_) => {}
+            }
+        }
+        narrowest.map(|names| names.iter().map(String::as_str).collect())
+    }
+}
+
+/// The string-valued labels of a pod, as index keys.
+fn label_pairs(labels: &Value) -> impl Iterator<Item = (&String, &str)> {
+    labels
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k, v.as_str()?)))
+}
+
+fn index(by_label: &mut HashMap<(String, String), BTreeSet<String>>, pod: &str, labels: &Value) {
+    for (k, v) in label_pairs(labels) {
+        by_label
+            .entry((k.clone(), v.to_string()))
+            .or_default()
+            .insert(pod.to_string());
+    }
+}
+
+fn unindex(by_label: &mut HashMap<(String, String), BTreeSet<String>>, pod: &str, labels: &Value) {
+    for (k, v) in label_pairs(labels) {
+        let key = (k.clone(), v.to_string());
+        if let Some(names) = by_label.get_mut(&key) {
+            names.remove(pod);
+            if names.is_empty() {
+                by_label.remove(&key);
+            }
+        }
     }
 }
 
@@ -199,8 +257,15 @@ impl EndpointSliceController {
                 .at("/spec/publishNotReadyAddresses")
                 .and_then(Value::as_bool)
                 == Some(true);
-            let pods: Vec<&Value> = store
-                .list("", "pods", Some(&ns))
+            let candidates = self.pods.get(&ns).and_then(|p| p.candidates(&selector));
+            let pods: Vec<&Value> = match candidates {
+                Some(names) => names
+                    .into_iter()
+                    .filter_map(|n| store.get("", "pods", &ns, n))
+                    .collect(),
+                None => store.list("", "pods", Some(&ns)),
+            };
+            let pods: Vec<&Value> = pods
                 .into_iter()
                 .filter(|p| selector.matches_object(p))
                 .filter(|p| {
@@ -368,5 +433,10 @@ mod tests {
         store.remove("", "pods", "ns", "bb");
         eps.pass(&mut store, &clock);
         assert_eq!(ready_flags(&store), Vec::<bool>::new());
+
+        // Relabelled into the selector.
+        store.put("", "pods", pod("db", "web", true));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [true]);
     }
 }
