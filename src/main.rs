@@ -6,6 +6,23 @@ use starrocks_operator::journal::replay::{export_command, replay_command};
 use std::io::Write;
 use std::time::Duration;
 
+/// At most 2 glibc malloc arenas (`M_ARENA_MAX`, mallopt(3)), set before any thread starts.
+/// glibc gives each thread that allocates concurrently its own arena, up to 8 per core, and
+/// memory freed in an arena stays with it: after a start with 1,000 clusters the operator was
+/// resident at 186.8 MiB for about 100 MiB of live heap (heaptrack); with 2 arenas, 140.8 MiB
+/// (scale bench). mimalloc was tried instead and was worse (505.7 MiB). When the environment
+/// sets `MALLOC_ARENA_MAX`, glibc has read it already and it is left as set.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes allocator parameters; it is called before any other
+        // thread exists, and a rejected value (return 0) leaves glibc's default in place.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
 /// Exit status when today's model diverges from a replayed journal.
 const EXIT_DIVERGED: i32 = 1;
 /// Exit status when the input cannot be read or the output written.
@@ -25,6 +42,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn main() {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => {

@@ -2,6 +2,7 @@
 //! Kubernetes Events. Each function does one API call pattern and returns typed errors; the
 //! reconciler decides what to do with them.
 
+use super::events::EventPublisher;
 use crate::crd::{StarRocksCluster, StarRocksClusterStatus};
 use crate::metrics::Metrics;
 use crate::render::names::{
@@ -14,7 +15,6 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType as KubeEventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -330,26 +330,21 @@ pub async fn mark_adopted(
     })
 }
 
-/// Publishes a Kubernetes Event about the cluster (`events.k8s.io/v1`). Failures are logged,
-/// not returned: an Event is a report, and losing one must not stop a rollout.
+/// Publishes a Kubernetes Event about the cluster (`events.k8s.io/v1`, action `Reconcile`).
+/// Failures are logged, not returned: an Event is a report, and losing one must not stop a
+/// rollout.
 pub async fn publish_event(
-    recorder: &Recorder,
+    events: &EventPublisher,
     cluster: &StarRocksCluster,
     event_type: EventType,
     reason: &str,
     message: &str,
 ) {
-    let event = KubeEvent {
-        type_: match event_type {
-            EventType::Normal => KubeEventType::Normal,
-            EventType::Warning => KubeEventType::Warning,
-        },
-        reason: reason.to_string(),
-        note: Some(message.to_string()),
-        action: "Reconcile".to_string(),
-        secondary: None,
-    };
-    if let Err(e) = recorder.publish(&event, &cluster.object_ref(&())).await {
+    let regarding = cluster.object_ref(&());
+    if let Err(e) = events
+        .publish(&regarding, event_type, "Reconcile", reason, message)
+        .await
+    {
         tracing::warn!(error = %e, reason, "could not publish a Kubernetes Event");
     }
 }

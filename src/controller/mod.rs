@@ -11,6 +11,7 @@
 //! The model decides; this module only observes, applies and reports.
 
 pub mod apply;
+pub mod events;
 pub mod observe;
 pub mod reconcile;
 pub mod slices;
@@ -25,7 +26,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::{Action as Requeue, Controller};
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -182,7 +183,7 @@ pub struct Context {
     /// The journal.
     pub journal: Arc<dyn JournalStore + Send + Sync>,
     /// Kubernetes Event publisher.
-    pub recorder: Recorder,
+    pub events: events::EventPublisher,
     /// Behaviour.
     pub config: ControllerConfig,
     runtimes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<ClusterRuntime>>>>>,
@@ -375,7 +376,7 @@ impl Operator {
             });
         let (records, _) = broadcast::channel(4096);
         let ctx = Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: events::EventPublisher::new(client.clone(), reporter),
             writer: apply::Writer { client, metrics },
             caches: Caches {
                 clusters,

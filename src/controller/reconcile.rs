@@ -377,14 +377,8 @@ async fn adopt(
                     want.image
                 );
                 tracing::info!(%component, "{message}");
-                apply::publish_event(
-                    &ctx.recorder,
-                    cluster,
-                    EventType::Normal,
-                    "Adopted",
-                    &message,
-                )
-                .await;
+                apply::publish_event(&ctx.events, cluster, EventType::Normal, "Adopted", &message)
+                    .await;
             }
             Err(e) => tracing::warn!(%component, error = %e, "adoption mark failed; retrying"),
         }
@@ -411,7 +405,7 @@ async fn restore(ctx: &Context, cluster: &StarRocksCluster, key: &ClusterKey) ->
             tracing::error!(error = %e, removed = ?removed.ok().map(|r| r.is_ok()),
                 "the cluster's journal log does not decode; it was removed and is rebuilt from status and observation");
             apply::publish_event(
-                &ctx.recorder,
+                &ctx.events,
                 cluster,
                 EventType::Warning,
                 "JournalRebuilt",
@@ -454,7 +448,7 @@ async fn restore(ctx: &Context, cluster: &StarRocksCluster, key: &ClusterKey) ->
         );
         tracing::warn!("{message}");
         apply::publish_event(
-            &ctx.recorder,
+            &ctx.events,
             cluster,
             EventType::Warning,
             "JournalDisagreesWithStatus",
@@ -611,7 +605,7 @@ async fn execute(
                     outcome.retry = true;
                     tracing::warn!(%component, error = %e, "delete failed");
                     apply::publish_event(
-                        &ctx.recorder,
+                        &ctx.events,
                         cluster,
                         EventType::Warning,
                         "DeleteFailed",
@@ -629,7 +623,7 @@ async fn execute(
             reason,
             message,
         } => {
-            apply::publish_event(&ctx.recorder, cluster, *event_type, reason, message).await;
+            apply::publish_event(&ctx.events, cluster, *event_type, reason, message).await;
             None
         }
     }
