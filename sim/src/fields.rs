@@ -220,7 +220,8 @@ impl Trie {
 
 /// Whether `p` has no descendant in `set`.
 fn is_leaf(set: &FieldSet, p: &FieldPath) -> bool {
-    set.range(p.clone()..)
+    use std::ops::Bound::{Included, Unbounded};
+    set.range::<[String], _>((Included(p.as_slice()), Unbounded))
         .nth(1)
         .is_none_or(|next| !next.starts_with(p))
 }
@@ -372,18 +373,23 @@ pub fn to_fields_v1(set: &FieldSet) -> Value {
                 }
             }
             Some((seg, rest)) => {
-                let entry = node
-                    .entry(seg.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Some(child) = entry.as_object_mut() {
+                // Most nodes already exist (paths share prefixes): look up before copying.
+                if !node.contains_key(seg) {
+                    node.insert(seg.clone(), Value::Object(Map::new()));
+                }
+                if let Some(child) = node.get_mut(seg).and_then(Value::as_object_mut) {
                     insert(child, rest, mark);
                 }
             }
         }
     }
     let mut root = Map::new();
-    for p in set {
-        insert(&mut root, p, !is_leaf(set, p));
+    // In set order a path's descendants follow it directly: it is a leaf unless the next
+    // path starts with it.
+    let mut paths = set.iter().peekable();
+    while let Some(p) = paths.next() {
+        let has_descendant = paths.peek().is_some_and(|next| next.starts_with(p));
+        insert(&mut root, p, has_descendant);
     }
     Value::Object(root)
 }
