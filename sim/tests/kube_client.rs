@@ -238,8 +238,19 @@ async fn patches_and_server_side_apply() {
     assert_eq!(forced.metadata.generation, Some(2));
 
     // Status subresource: main writes cannot change status, status writes cannot change spec.
-    let status = sts.get_status("web").await.expect("status");
-    assert!(status.status.is_some());
+    // The simulated StatefulSet controller writes the status on its own schedule: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = sts.get_status("web").await.expect("status");
+        if status.status.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the StatefulSet controller never wrote a status"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let err = sts
         .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 9}, "status": {"replicas": 42, "availableReplicas": 0}})))
         .await
