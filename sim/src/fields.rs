@@ -75,29 +75,38 @@ pub struct Conflict {
     pub field: String,
 }
 
+/// The parts of an object whose fields belong to field sets, as (path, value, shape, field
+/// name): every top-level field but `apiVersion`, `kind` and `metadata` (path `[f:<field>]`),
+/// and every field of `metadata` the server does not own (path `[f:metadata, f:<field>]`).
+fn owned_parts<'v, 's>(
+    obj: &'v Value,
+    shape: Shape<'s>,
+) -> Vec<(FieldPath, &'v Value, Shape<'s>, &'v str)> {
+    let mut parts = Vec::new();
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        if k == "apiVersion" || k == "kind" {
+            continue;
+        }
+        if k != "metadata" {
+            parts.push((vec![format!("f:{k}")], v, shape.child(k), k.as_str()));
+            continue;
+        }
+        for (mk, mv) in v.as_object().into_iter().flatten() {
+            if !SERVER_METADATA.contains(&mk.as_str()) {
+                let path = vec![format!("f:{k}"), format!("f:{mk}")];
+                parts.push((path, mv, shape.child(k).child(mk), mk.as_str()));
+            }
+        }
+    }
+    parts
+}
+
 /// The fields set by an object (leaves, keyed list items and set items), without server-owned
 /// metadata, `apiVersion` and `kind`.
 pub fn field_set(obj: &Value, shape: Shape<'_>) -> FieldSet {
     let mut out = FieldSet::new();
-    if let Some(m) = obj.as_object() {
-        for (k, v) in m {
-            if k == "apiVersion" || k == "kind" {
-                continue;
-            }
-            let mut prefix = vec![format!("f:{k}")];
-            if k == "metadata" {
-                for (mk, mv) in v.as_object().into_iter().flatten() {
-                    if SERVER_METADATA.contains(&mk.as_str()) {
-                        continue;
-                    }
-                    prefix.push(format!("f:{mk}"));
-                    walk(mv, shape.child(k).child(mk), mk, &mut prefix, &mut out);
-                    prefix.pop();
-                }
-                continue;
-            }
-            walk(v, shape.child(k), k, &mut prefix, &mut out);
-        }
+    for (mut prefix, v, shape, field) in owned_parts(obj, shape) {
+        walk(v, shape, field, &mut prefix, &mut out);
     }
     out
 }
@@ -143,23 +152,11 @@ fn walk(v: &Value, shape: Shape<'_>, field: &str, prefix: &mut FieldPath, out: &
 /// sets nothing.
 pub fn fields_v1_of(obj: &Value, shape: Shape<'_>) -> Value {
     let mut root = Trie::default();
-    if let Some(m) = obj.as_object() {
-        for (k, v) in m {
-            if k == "apiVersion" || k == "kind" {
-                continue;
-            }
-            if k == "metadata" {
-                for (mk, mv) in v.as_object().into_iter().flatten() {
-                    if SERVER_METADATA.contains(&mk.as_str()) {
-                        continue;
-                    }
-                    let node = root.child(format!("f:{k}")).child(format!("f:{mk}"));
-                    node.walk(mv, shape.child(k).child(mk), mk);
-                }
-                continue;
-            }
-            root.child(format!("f:{k}")).walk(v, shape.child(k), k);
-        }
+    for (path, v, shape, field) in owned_parts(obj, shape) {
+        let node = path
+            .into_iter()
+            .fold(&mut root, |node, seg| node.child(seg));
+        node.walk(v, shape, field);
     }
     root.into_fields_v1()
 }

@@ -130,7 +130,7 @@ impl EventPublisher {
                 seen
             }
             None => {
-                let event = self.event(regarding, event_type, action, reason, note, stamp);
+                let event = self.event(regarding, &key, stamp);
                 let created = events.create(&PostParams::default(), &event).await?;
                 Seen {
                     event: created.metadata.name.unwrap_or_default(),
@@ -176,15 +176,8 @@ impl EventPublisher {
             .cloned()
     }
 
-    fn event(
-        &self,
-        regarding: &ObjectReference,
-        event_type: EventType,
-        action: &str,
-        reason: &str,
-        note: &str,
-        stamp: MicroTime,
-    ) -> Event {
+    /// The first Event of the series `key` about `regarding`.
+    fn event(&self, regarding: &ObjectReference, key: &SeriesKey, stamp: MicroTime) -> Event {
         let object = regarding
             .name
             .clone()
@@ -197,10 +190,10 @@ impl EventPublisher {
                 ..ObjectMeta::default()
             },
             event_time: Some(stamp),
-            type_: Some(type_name(event_type).to_string()),
-            action: Some(action.to_string()),
-            reason: Some(reason.to_string()),
-            note: Some(note.to_string()),
+            type_: Some(type_name(key.event_type).to_string()),
+            action: Some(key.action.clone()),
+            reason: Some(key.reason.clone()),
+            note: Some(key.note.clone()),
             regarding: Some(regarding.clone()),
             reporting_controller: Some(self.reporter.controller.clone()),
             reporting_instance: Some(
