@@ -1,8 +1,9 @@
 //! One reconcile of one cluster: observe, derive events, journal and decide, act, report.
 //!
 //! Per reconcile:
-//! 1. read the cluster's referenced ConfigMaps from the cache and render the cluster (the
-//!    desired state is kept, the render dropped; each apply renders again);
+//! 1. read the cluster's referenced ConfigMaps from the cache and render the cluster, unless
+//!    its generation and those ConfigMaps' content are those of the last render (see
+//!    [`Rendered`]; the desired state is kept, the render dropped; each apply renders again);
 //! 2. observe its workloads and endpoints from the caches;
 //! 3. derive events: `Restarted` on the first reconcile of this process (after restoring the
 //!    machine from the journal), otherwise `Paused`/`Resumed`, the observation diff and
