@@ -106,17 +106,27 @@ fn owned_parts<'v, 's>(
 pub fn field_set(obj: &Value, shape: Shape<'_>) -> FieldSet {
     let mut out = FieldSet::new();
     for (mut prefix, v, shape, field) in owned_parts(obj, shape) {
-        walk(v, shape, field, &mut prefix, &mut out);
+        walk(v, shape, field, &mut prefix, &mut |p| {
+            out.insert(p.clone());
+        });
     }
     out
 }
 
-fn walk(v: &Value, shape: Shape<'_>, field: &str, prefix: &mut FieldPath, out: &mut FieldSet) {
+/// Walks the value `v` found at `prefix` (under `field`, with the given shape) and passes each
+/// member of its field set to `member`: leaves, keyed list items and set items.
+fn walk(
+    v: &Value,
+    shape: Shape<'_>,
+    field: &str,
+    prefix: &mut FieldPath,
+    member: &mut impl FnMut(&FieldPath),
+) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, cv) in m {
                 prefix.push(format!("f:{k}"));
-                walk(cv, shape.child(k), k, prefix, out);
+                walk(cv, shape.child(k), k, prefix, member);
                 prefix.pop();
             }
         }
@@ -124,45 +134,37 @@ fn walk(v: &Value, shape: Shape<'_>, field: &str, prefix: &mut FieldPath, out: &
             ListKind::Map(keys) if items.iter().all(Value::is_object) => {
                 for item in items {
                     prefix.push(format!("k:{}", item_key(item, &keys)));
-                    out.insert(prefix.clone());
-                    walk(item, shape.items(), field, prefix, out);
+                    member(prefix);
+                    walk(item, shape.items(), field, prefix, member);
                     prefix.pop();
                 }
             }
             ListKind::Set => {
                 for item in items {
                     prefix.push(format!("v:{item}"));
-                    out.insert(prefix.clone());
+                    member(prefix);
                     prefix.pop();
                 }
             }
-            _ => {
-                out.insert(prefix.clone());
-            }
+            _ => member(prefix),
         },
-        _ => {
-            out.insert(prefix.clone());
-        }
+        _ => member(prefix),
     }
 }
 
 /// The `FieldsV1` trie of every field `obj` sets: the same value as
-/// `to_fields_v1(&field_set(obj, shape))`, built in one walk without the intermediate set
-/// (what a create records, where the writer owns everything). An empty object when `obj`
-/// sets nothing.
+/// `to_fields_v1(&field_set(obj, shape))`, without the intermediate set (what a create
+/// records, where the writer owns everything). An empty object when `obj` sets nothing.
 pub fn fields_v1_of(obj: &Value, shape: Shape<'_>) -> Value {
     let mut root = Trie::default();
-    for (path, v, shape, field) in owned_parts(obj, shape) {
-        let node = path
-            .into_iter()
-            .fold(&mut root, |node, seg| node.child(seg));
-        node.walk(v, shape, field);
+    for (mut prefix, v, shape, field) in owned_parts(obj, shape) {
+        walk(v, shape, field, &mut prefix, &mut |p| root.insert(p));
     }
     root.into_fields_v1()
 }
 
-/// A field-set trie under construction: whether the node is itself a member, and its
-/// children by path element.
+/// A field set as a trie: whether the node is itself a member, and its children by path
+/// element.
 #[derive(Default)]
 struct Trie {
     member: bool,
@@ -170,35 +172,20 @@ struct Trie {
 }
 
 impl Trie {
-    fn child(&mut self, seg: String) -> &mut Trie {
-        self.children.entry(seg).or_default()
-    }
-
-    /// [`walk`], inserting into the trie instead of a set.
-    fn walk(&mut self, v: &Value, shape: Shape<'_>, field: &str) {
-        match v {
-            Value::Object(m) if !m.is_empty() => {
-                for (k, cv) in m {
-                    self.child(format!("f:{k}")).walk(cv, shape.child(k), k);
-                }
+    /// Adds `path` as a member, creating the nodes on the way.
+    fn insert(&mut self, path: &[String]) {
+        let mut node = self;
+        for seg in path {
+            // Most nodes already exist (paths share prefixes): look up before copying.
+            if !node.children.contains_key(seg) {
+                node.children.insert(seg.clone(), Trie::default());
             }
-            Value::Array(items) if !items.is_empty() => match shape.list_kind(field, items) {
-                ListKind::Map(keys) if items.iter().all(Value::is_object) => {
-                    for item in items {
-                        let child = self.child(format!("k:{}", item_key(item, &keys)));
-                        child.member = true;
-                        child.walk(item, shape.items(), field);
-                    }
-                }
-                ListKind::Set => {
-                    for item in items {
-                        self.child(format!("v:{item}")).member = true;
-                    }
-                }
-                _ => self.member = true,
-            },
-            _ => self.member = true,
+            let Some(child) = node.children.get_mut(seg) else {
+                return;
+            };
+            node = child;
         }
+        node.member = true;
     }
 
     /// The `FieldsV1` form: `.` marks a member that has descendants; a member without is `{}`.
@@ -362,33 +349,11 @@ fn put_managed(obj: &mut Value, list: Vec<Value>) {
 
 /// Renders a field set as a `FieldsV1` trie.
 pub fn to_fields_v1(set: &FieldSet) -> Value {
-    fn insert(node: &mut Map<String, Value>, path: &[String], mark: bool) {
-        match path.split_first() {
-            None => {
-                if mark {
-                    node.insert(".".into(), Value::Object(Map::new()));
-                }
-            }
-            Some((seg, rest)) => {
-                // Most nodes already exist (paths share prefixes): look up before copying.
-                if !node.contains_key(seg) {
-                    node.insert(seg.clone(), Value::Object(Map::new()));
-                }
-                if let Some(child) = node.get_mut(seg).and_then(Value::as_object_mut) {
-                    insert(child, rest, mark);
-                }
-            }
-        }
+    let mut root = Trie::default();
+    for p in set {
+        root.insert(p);
     }
-    let mut root = Map::new();
-    // In set order a path's descendants follow it directly: it is a leaf unless the next
-    // path starts with it.
-    let mut paths = set.iter().peekable();
-    while let Some(p) = paths.next() {
-        let has_descendant = paths.peek().is_some_and(|next| next.starts_with(p));
-        insert(&mut root, p, has_descendant);
-    }
-    Value::Object(root)
+    root.into_fields_v1()
 }
 
 /// Parses a `FieldsV1` trie into a field set.
@@ -529,7 +494,8 @@ pub fn apply(
 /// the fields of `metadata`, whose values changed), and only the entries that own something
 /// there (or the writer's own) are parsed and rendered again; the rest are kept as they are.
 /// Outside those parts both objects have the same field set, so the result is that of
-/// [`record_update_full`], which is used when there is no `old`.
+/// [`record_update_full`]. A create (no `old`) records one entry owning every field
+/// ([`fields_v1_of`]).
 pub fn record_update(
     old: Option<&Value>,
     new: &mut Value,
@@ -672,7 +638,9 @@ fn field_set_under(obj: &Value, shape: Shape<'_>, parts: &[FieldPath]) -> FieldS
             _ => continue,
         };
         if let Some(v) = value {
-            walk(v, shape, field, &mut part.clone(), &mut out);
+            walk(v, shape, field, &mut part.clone(), &mut |p| {
+                out.insert(p.clone());
+            });
         }
     }
     out
@@ -725,7 +693,8 @@ fn render_entry_with(e: &ManagedEntry, fields_v1: Value) -> Value {
 }
 
 /// [`record_update`] computed over the whole object: field sets of all of it, every entry
-/// parsed and rendered again. Used for creates and when the objects are not both objects.
+/// parsed and rendered again. Used when the objects are not both objects, and by the tests as
+/// the reference for creates and updates.
 fn record_update_full(
     old: Option<&Value>,
     new: &mut Value,
