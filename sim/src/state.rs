@@ -88,9 +88,9 @@ impl Access for Store {
 
 /// How long the control loop works between handing the store to waiting requests: 1 ms.
 /// Scale bench at 1,000 clusters (all Steady): 50 ms 80.2 s, 10 ms 64.4 s, 2 ms 45.3 to
-/// 49.1 s, 1 ms 40.6 s, 0 (hand over at every checkpoint) 42.1 s. The operator's applies wait
-/// on the lock one after another, so their latency is the critical path; below 1 ms the
-/// handovers themselves cost more than they save.
+/// 49.1 s, 1 ms 38.6 to 40.6 s, 0 (hand over at every checkpoint) 42.1 s. The operator's
+/// applies wait on the lock one after another, so their latency is the critical path; below
+/// 1 ms the handovers themselves cost more than they save.
 const SLICE: Duration = Duration::from_millis(1);
 
 /// The store held by the control loop. At a [`Access::checkpoint`] at least [`SLICE`] after

@@ -118,39 +118,31 @@ impl EventPublisher {
         let namespace = regarding.namespace.as_deref().unwrap_or("default");
         let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
         let stamp = MicroTime(k8s_openapi::jiff::Timestamp::now());
-        let seen = match repeat {
-            Some(mut seen) => {
-                seen.count += 1;
+        let (event, count) = match repeat {
+            Some(seen) => {
+                let count = seen.count + 1;
                 let patch = serde_json::json!({
-                    "series": EventSeries { count: seen.count, last_observed_time: stamp },
+                    "series": EventSeries { count, last_observed_time: stamp },
                 });
                 events
                     .patch(&seen.event, &PatchParams::default(), &Patch::Merge(&patch))
                     .await?;
-                seen
+                (seen.event, count)
             }
             None => {
                 let event = self.event(regarding, &key, stamp);
                 let created = events.create(&PostParams::default(), &event).await?;
-                Seen {
-                    event: created.metadata.name.unwrap_or_default(),
-                    count: 1,
-                    last: now,
-                }
+                (created.metadata.name.unwrap_or_default(), 1)
             }
         };
-        let mut series = crate::lock(&self.series);
-        series.seen.insert(
-            key,
-            Seen {
-                last: Instant::now(),
-                ..seen
-            },
-        );
+        let last = Instant::now();
+        crate::lock(&self.series)
+            .seen
+            .insert(key, Seen { event, count, last });
         Ok(())
     }
 
-    /// How many series are remembered (for tests and the memory figures).
+    /// How many series are remembered.
     pub fn remembered(&self) -> usize {
         crate::lock(&self.series).seen.len()
     }
