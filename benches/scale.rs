@@ -11,7 +11,14 @@
 //!   through the store, not HTTP, so every request is the operator's);
 //! - reconciles per cluster (counted on the operator's `/metrics`), the operator's CPU seconds
 //!   (`/proc/<pid>/stat` utime + stime) and CPU milliseconds per reconcile; all three include
-//!   the 10 s settle period after the last cluster is Steady.
+//!   the 10 s settle period after the last cluster is Steady;
+//! - the simulator's CPU seconds over the same span (this process: the simulator's API server
+//!   and control loop; the bench's own work is creating the clusters and a count under the
+//!   store lock every 100 ms),
+//!   which shares the machine's cores with the operator;
+//! - on stderr, the API requests per cluster by verb, resource and subresource, and all
+//!   writes to the simulator's store per cluster (the requests' and the simulated
+//!   controllers').
 //!
 //! Run: `cargo bench --bench scale` (`SCALE_CLUSTERS=1,100,1000`, `SCALE_POD_READY_SECONDS=10`,
 //! `SCALE_DEADLINE_SECONDS=600`: how long to wait for every cluster to be Steady before
@@ -19,6 +26,8 @@
 //! under a profiler (whitespace-separated command put before the operator's); memory and CPU
 //! are then read from the operator process below the wrapper, which is killed (SIGKILL) at
 //! the end, so that a heap profiler's "leaked" figure is the steady-state heap.
+//! `SCALE_KEEP_JOURNAL=<dir>` copies each run's journal and operator log to `<dir>/<clusters>/`
+//! (for `starrocks-operator replay --journal <dir>/<clusters>/journal`).
 //! Linux only (reads `/proc`).
 
 use kube_sim::{Sim, SimOptions};
@@ -169,6 +178,7 @@ struct Row {
     reconciles_per_cluster: f64,
     cpu_seconds: f64,
     cpu_ms_per_reconcile: f64,
+    sim_cpu_seconds: f64,
 }
 
 async fn run(
@@ -213,6 +223,8 @@ async fn run(
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.clear_audit();
     let started = Instant::now();
+    let sim_cpu_before = cpu_seconds(std::process::id());
+    let rv_before = sim.resource_version();
     for i in 0..clusters {
         let ns = format!("scale-{}", i / 100);
         let name = format!("c{i}");
@@ -244,10 +256,48 @@ async fn run(
             deadline.as_secs()
         );
     }
-    let requests = sim.audit().len();
+    let audit = sim.audit();
+    let requests = audit.len();
+    // Where the requests went, on stderr: per cluster, by verb, resource and subresource.
+    let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
+    for e in &audit {
+        let sub = e
+            .subresource
+            .as_deref()
+            .map_or(String::new(), |s| format!("/{s}"));
+        *by_kind
+            .entry(format!("{} {}{sub}", e.verb, e.resource))
+            .or_default() += 1;
+    }
+    for (kind, n) in &by_kind {
+        eprintln!("  {kind}: {:.2} / cluster", *n as f64 / clusters as f64);
+    }
+    // The Events' reasons: repeats of a reason within a cluster are one Event with a series.
+    let reasons = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
+    sim.count("events.k8s.io", "events", |e| {
+        let reason = e["reason"].as_str().unwrap_or_default().to_string();
+        if let Ok(mut r) = reasons.lock() {
+            *r.entry(reason).or_default() += 1;
+        }
+        false
+    });
+    for (reason, n) in reasons.into_inner().unwrap_or_default() {
+        eprintln!(
+            "  Events {reason}: {:.2} / cluster",
+            n as f64 / clusters as f64
+        );
+    }
+    // Every write moves the one resourceVersion counter: the API requests' writes plus the
+    // simulated controllers' (pods, workload and EndpointSlice status), all under the store
+    // lock.
+    eprintln!(
+        "  store writes (API and simulated controllers): {:.2} / cluster",
+        (sim.resource_version() - rv_before) as f64 / clusters as f64
+    );
     // Settle: resyncs only.
     tokio::time::sleep(Duration::from_secs(10)).await;
     let pid = operator_pid(child.id());
+    let sim_cpu = cpu_seconds(std::process::id()) - sim_cpu_before;
     let (peak, rss) = memory_kib(pid);
     let cpu = cpu_seconds(pid);
     let reconciled = reconciles(port);
@@ -261,6 +311,17 @@ async fn run(
         let _ = child.kill();
     }
     let _ = child.wait();
+    if let Ok(keep) = std::env::var("SCALE_KEEP_JOURNAL") {
+        // For `starrocks-operator replay --journal <dir>/<clusters>`.
+        let to = std::path::Path::new(&keep).join(clusters.to_string());
+        std::fs::create_dir_all(&to)?;
+        Command::new("cp")
+            .arg("-r")
+            .arg(dir.path().join("journal"))
+            .arg(dir.path().join("operator.log"))
+            .arg(&to)
+            .status()?;
+    }
     sim.shutdown().await;
     Ok(Row {
         clusters,
@@ -272,6 +333,7 @@ async fn run(
         reconciles_per_cluster: reconciled / clusters as f64,
         cpu_seconds: cpu,
         cpu_ms_per_reconcile: 1000.0 * cpu / reconciled.max(1.0),
+        sim_cpu_seconds: sim_cpu,
     })
 }
 
@@ -297,13 +359,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     println!(
-        "| clusters | all Steady (s) | floor (s) | ratio | peak RSS (MiB) | steady RSS (MiB) | API requests / cluster | reconciles / cluster | operator CPU (s) | CPU ms / reconcile |"
+        "| clusters | all Steady (s) | floor (s) | ratio | peak RSS (MiB) | steady RSS (MiB) | API requests / cluster | reconciles / cluster | operator CPU (s) | CPU ms / reconcile | simulator CPU (s) |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for clusters in sizes {
         let row = rt.block_on(run(clusters, ready, deadline))?;
         println!(
-            "| {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            "| {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
             row.clusters,
             row.seconds,
             row.floor,
@@ -313,7 +375,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.requests_per_cluster,
             row.reconciles_per_cluster,
             row.cpu_seconds,
-            row.cpu_ms_per_reconcile
+            row.cpu_ms_per_reconcile,
+            row.sim_cpu_seconds
         );
     }
     Ok(())
