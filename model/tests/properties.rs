@@ -248,6 +248,40 @@ proptest! {
         holds(&run(Rules::default(), false, &case), 6)?;
     }
 
+    /// Property 7: a first deployment is never called an upgrade. With the first spec only
+    /// (no spec change; crashes, lost journals, duplicates, late observations and failed
+    /// applies allowed), the machine never enters UpgradingBe, UpgradingCn or UpgradingFe.
+    #[test]
+    fn first_deployment_is_not_an_upgrade(
+        first in spec_choice(),
+        moves in prop::collection::vec(choice(), 0..120),
+    ) {
+        let upgrading = |s: &LifecycleState| s.rollout().is_some();
+        let mut op = Operator::new(Rules::default(), false);
+        let mut world = World::new();
+        world.set_spec(&first, &mut op);
+        let mut seen = Vec::new();
+        for m in moves.iter().filter(|m| !matches!(m, Choice::Spec(_))) {
+            world.play(m, &mut op);
+            if upgrading(&op.state()) {
+                seen.push(format!("{} after {m:?}", op.state().name()));
+            }
+        }
+        if world.paused {
+            world.play(&Choice::Resume, &mut op);
+        }
+        world.fail_next_apply = false;
+        world.settle(&mut op, SETTLE_BOUND);
+        // The settle phase has no crash: the journal holds every record since the last one.
+        seen.extend(
+            op.journal
+                .iter()
+                .filter(|r| upgrading(&r.after))
+                .map(|r| format!("record {}: {}", r.seq, r.after.name())),
+        );
+        prop_assert!(seen.is_empty(), "{}\n{}", seen.join("; "), op.trace());
+    }
+
     /// After Steady, a resync decides nothing: no apply, no status write.
     #[test]
     fn steady_resync_decides_nothing(case in case()) {
