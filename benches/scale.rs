@@ -13,11 +13,10 @@
 //!   (`/proc/<pid>/stat` utime + stime) and CPU milliseconds per reconcile; all three include
 //!   the 10 s settle period after the last cluster is Steady;
 //! - the simulator's CPU seconds over the same span (this process: the simulator's API server
-//!   and control loop; the bench's own work is creating the clusters and a count under the
-//!   store lock every 100 ms),
-//!   which shares the machine's cores with the operator;
-//! - on stderr, the API requests per cluster by verb, resource and subresource, and all
-//!   writes to the simulator's store per cluster (the requests' and the simulated
+//!   and control loop, on the same cores as the operator; the bench's own work is creating
+//!   the clusters and a count under the store lock every 100 ms);
+//! - on stderr, per cluster: the API requests by verb, resource and subresource, the Events
+//!   by reason, and all writes to the simulator's store (the requests' and the simulated
 //!   controllers').
 //!
 //! Run: `cargo bench --bench scale` (`SCALE_CLUSTERS=1,100,1000`, `SCALE_POD_READY_SECONDS=10`,
@@ -273,15 +272,10 @@ async fn run(
         eprintln!("  {kind}: {:.2} / cluster", *n as f64 / clusters as f64);
     }
     // The Events' reasons: repeats of a reason within a cluster are one Event with a series.
-    let reasons = std::sync::Mutex::new(std::collections::BTreeMap::<String, usize>::new());
-    sim.count("events.k8s.io", "events", |e| {
-        let reason = e["reason"].as_str().unwrap_or_default().to_string();
-        if let Ok(mut r) = reasons.lock() {
-            *r.entry(reason).or_default() += 1;
-        }
-        false
+    let reasons = sim.tally("events.k8s.io", "events", |e| {
+        e["reason"].as_str().unwrap_or_default().to_string()
     });
-    for (reason, n) in reasons.into_inner().unwrap_or_default() {
+    for (reason, n) in reasons {
         eprintln!(
             "  Events {reason}: {:.2} / cluster",
             n as f64 / clusters as f64
@@ -312,15 +306,20 @@ async fn run(
     }
     let _ = child.wait();
     if let Ok(keep) = std::env::var("SCALE_KEEP_JOURNAL") {
-        // For `starrocks-operator replay --journal <dir>/<clusters>`.
+        // For `starrocks-operator replay --journal <dir>/<clusters>/journal`.
         let to = std::path::Path::new(&keep).join(clusters.to_string());
         std::fs::create_dir_all(&to)?;
-        Command::new("cp")
+        let copied = Command::new("cp")
             .arg("-r")
             .arg(dir.path().join("journal"))
             .arg(dir.path().join("operator.log"))
             .arg(&to)
             .status()?;
+        if !copied.success() {
+            return Err(
+                format!("copying the journal to {} failed ({copied})", to.display()).into(),
+            );
+        }
     }
     sim.shutdown().await;
     Ok(Row {

@@ -149,10 +149,7 @@ fn run(rules: Rules, ignore_pause: bool, case: &Case) -> Outcome {
         last.be_replicas = c.be_replicas;
         last.fe_replicas = c.fe_replicas;
     }
-    if world.paused {
-        world.play(&Choice::Resume, &mut op);
-    }
-    world.fail_next_apply = false;
+    quiesce(&mut world, &mut op);
     world.set_spec(&last, &mut op);
     let settled_in = world.settle(&mut op, SETTLE_BOUND);
     Outcome {
@@ -160,6 +157,15 @@ fn run(rules: Rules, ignore_pause: bool, case: &Case) -> Outcome {
         op,
         settled_in,
     }
+}
+
+/// Ends a case's disturbances before it settles: resumes a paused cluster and stops failing
+/// applies.
+fn quiesce(world: &mut World, op: &mut Operator) {
+    if world.paused {
+        world.play(&Choice::Resume, op);
+    }
+    world.fail_next_apply = false;
 }
 
 fn violations_of(outcome: &Outcome, property: u8) -> Vec<String> {
@@ -267,10 +273,7 @@ proptest! {
                 seen.push(format!("{} after {m:?}", op.state().name()));
             }
         }
-        if world.paused {
-            world.play(&Choice::Resume, &mut op);
-        }
-        world.fail_next_apply = false;
+        quiesce(&mut world, &mut op);
         world.settle(&mut op, SETTLE_BOUND);
         // The settle phase has no crash: the journal holds every record since the last one.
         seen.extend(

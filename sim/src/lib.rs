@@ -349,6 +349,24 @@ impl Sim {
         })
     }
 
+    /// How many stored objects of one type (`group` is `""` for core), in every namespace,
+    /// there are per value of `key`, e.g. Events per `reason`. Reads the store once, without
+    /// copying objects.
+    pub fn tally(
+        &self,
+        group: &str,
+        plural: &str,
+        key: impl Fn(&Value) -> String,
+    ) -> std::collections::BTreeMap<String, usize> {
+        self.shared.read(|s| {
+            let mut counts = std::collections::BTreeMap::new();
+            for o in s.list(group, plural, None) {
+                *counts.entry(key(o)).or_insert(0) += 1;
+            }
+            counts
+        })
+    }
+
     /// The current cluster-wide resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.shared.read(Store::current_rv)

@@ -680,6 +680,34 @@ subjects:
 "#;
 
 #[tokio::test]
+async fn count_and_tally_read_the_store() {
+    let (sim, _) = common::start(common::fast()).await;
+    let config_map = |ns: &str, name: &str, tier: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    tier: {tier}\n"
+        )
+    };
+    for (ns, name, tier) in [
+        ("default", "a", "fe"),
+        ("default", "b", "be"),
+        ("kube-system", "c", "be"),
+    ] {
+        sim.create_from_yaml(&config_map(ns, name, tier))
+            .expect("config map");
+    }
+    let tier = |o: &serde_json::Value| {
+        o["metadata"]["labels"]["tier"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(sim.count("", "configmaps", |o| tier(o) == "be"), 2);
+    let tally = sim.tally("", "configmaps", tier);
+    assert_eq!(tally.get("be"), Some(&2));
+    assert_eq!(tally.get("fe"), Some(&1));
+}
+
+#[tokio::test]
 async fn rbac_limits_token_clients() {
     let (sim, admin) = common::start(common::fast()).await;
     assert_eq!(sim.create_from_yaml(RBAC).expect("rbac objects"), 3);
