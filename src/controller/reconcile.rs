@@ -190,18 +190,21 @@ async fn reconcile_in_span(
         Some(mut rt) => {
             let mut events = Vec::new();
             let known = rt.machine.knowledge();
-            if paused != known.paused {
-                events.push(if paused {
-                    Event::Paused
-                } else {
-                    Event::Resumed
-                });
+            let resumed = known.paused && !paused;
+            if paused && !known.paused {
+                events.push(Event::Paused);
             }
             events.extend(diff(&rt.observation, &observation));
             if known.desired.as_ref() != Some(&desired) {
                 events.push(Event::SpecChanged {
                     spec: desired.clone(),
                 });
+            }
+            // A resume goes last, so that the machine replans once, on this reconcile's spec
+            // and observations: fed first, it acted on the last spec seen while paused (an FE
+            // roll for the first of two ConfigMap edits, then the BE one after it).
+            if resumed {
+                events.push(Event::Resumed);
             }
             if events.is_empty() {
                 events.push(Event::Resync);
