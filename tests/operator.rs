@@ -197,7 +197,8 @@ async fn a_config_change_rolls_be_before_fe() {
                 format!("{text}\nsys_log_verbose_modules = starrocks\n"),
             );
             cm.metadata.managed_fields = None;
-            cms.replace(name, &Default::default(), &cm).await.unwrap();
+            let stored = cms.replace(name, &Default::default(), &cm).await.unwrap();
+            (name, stored.metadata.resource_version)
         }
     };
     // One ConfigMap: only the component that mounts it rolls (no CR change).
@@ -217,8 +218,29 @@ async fn a_config_change_rolls_be_before_fe() {
     env.patch(&cluster, pause).await;
     env.state(&cluster, "Paused").await;
     let mark = env.embedded.sim.resource_version();
-    edit("fe-config", "fe.conf").await;
-    edit("be-config", "be.conf").await;
+    let edits = [
+        edit("fe-config", "fe.conf").await,
+        edit("be-config", "be.conf").await,
+    ];
+    // The resume must find both edits in the operator's ConfigMap cache: the ConfigMap watch
+    // and the cluster watch are separate streams, and a resume seen before the second edit
+    // rolls the first change alone (FE, as the model allows) and then the second.
+    let context = env.operator.as_ref().expect("operator").context.clone();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !edits.iter().all(|(name, rv)| {
+        let key = kube::runtime::reflector::ObjectRef::new(name).within("starrocks");
+        context
+            .caches
+            .config_maps
+            .get(&key)
+            .is_some_and(|cm| cm.metadata.resource_version == *rv)
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator's cache never saw the ConfigMap edits"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let resume = serde_json::json!({"metadata": {"annotations": {"starrocks.com/paused": null}}});
     env.patch(&cluster, resume).await;
     // The generation does not change; wait for the rollout to start and finish.
