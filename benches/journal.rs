@@ -4,6 +4,9 @@
 //!
 //! - `journal_append/N`: appending to a sled journal in batches of N records, one flush
 //!   (fsync) per batch; throughput in records per second.
+//! - `journal_append_concurrent/T`: T threads appending one record each at a time, each to a
+//!   cluster of its own, as concurrent reconciles do; every append flushed before it returns
+//!   (the flushes are shared); throughput in records per second.
 //! - `journal_replay/replay`: `starrocks_model::journal::replay` over the whole log.
 //! - `journal_read/read`: reading and decoding the whole log back from sled.
 //! - `journal_codec/{encode,decode}`: serde_json alone, per record.
@@ -158,6 +161,46 @@ fn append(c: &mut Criterion) {
     group.finish();
 }
 
+fn append_concurrent(c: &mut Criterion) {
+    let log = lifecycle_log(LOG_RECORDS);
+    let mut group = c.benchmark_group("journal_append_concurrent");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    for threads in [1usize, 16, 64] {
+        let (_dir, journal) = open_journal();
+        let clusters: Vec<ClusterKey> = (0..threads)
+            .map(|i| ClusterKey::new(format!("uid-{i}"), "starrocks", format!("bench-{i}")))
+            .collect();
+        // The next sequence number of each thread's cluster.
+        let mut seqs = vec![0u64; threads];
+        group.throughput(Throughput::Elements(threads as u64));
+        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for (cluster, seq) in clusters.iter().zip(seqs.iter_mut()) {
+                        let (journal, log) = (&journal, &log);
+                        scope.spawn(move || {
+                            if *seq >= RESTART_AFTER {
+                                journal.remove(&cluster.uid).expect("remove");
+                                *seq = 0;
+                            }
+                            for _ in 0..iters {
+                                let mut record = log[*seq as usize % log.len()].clone();
+                                record.seq = *seq;
+                                *seq += 1;
+                                journal.append(cluster, &[record]).expect("append");
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    group.finish();
+}
+
 fn replay_log(c: &mut Criterion) {
     let log = lifecycle_log(LOG_RECORDS);
     let mut group = c.benchmark_group("journal_replay");
@@ -210,5 +253,12 @@ fn codec(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append, replay_log, read_log, codec);
+criterion_group!(
+    benches,
+    append,
+    append_concurrent,
+    replay_log,
+    read_log,
+    codec
+);
 criterion_main!(benches);

@@ -97,7 +97,7 @@ impl fmt::Display for Recovery {
 /// A [`JournalStore`] in a sled database directory. Appends are flushed before they return.
 ///
 /// Writes (append, trim, remove) are serialised by a lock, so the store may be shared between
-/// threads.
+/// threads; their flush to disk is not (see [`JournalStore::append`] on this type).
 pub struct SledJournal {
     path: PathBuf,
     db: sled::Db,
@@ -294,7 +294,6 @@ impl SledJournal {
             batch.insert(&key(first_kept), bytes);
         }
         log.apply_batch(batch).map_err(|e| self.store_err(e))?;
-        self.db.flush().map_err(|e| self.store_err(e))?;
         if let Some(d) = &divergence {
             tracing::warn!(
                 cluster = uid,
@@ -309,10 +308,13 @@ impl SledJournal {
             divergence,
         })
     }
-}
 
-impl JournalStore for SledJournal {
-    fn append(&self, cluster: &ClusterKey, records: &[Record]) -> Result<(), JournalError> {
+    /// [`JournalStore::append`] up to its flush, under the write lock.
+    fn append_unflushed(
+        &self,
+        cluster: &ClusterKey,
+        records: &[Record],
+    ) -> Result<(), JournalError> {
         let _guard = self.lock();
         let log = self.log(&cluster.uid)?;
         let mut expected = self.seqs(&log)?.map(|(_, last)| last + 1);
@@ -354,13 +356,48 @@ impl JournalStore for SledJournal {
                 .map_err(|e| self.store_err(e))?;
         }
         log.apply_batch(batch).map_err(|e| self.store_err(e))?;
-        self.db.flush().map_err(|e| self.store_err(e))?;
         if let Some(retention) = self.retention
             && let Some((first, last)) = self.seqs(&log)?
             && last - first + 1 > (retention.max_records + retention.slack) as u64
         {
             self.trim_locked(&cluster.uid, retention.max_records)?;
         }
+        Ok(())
+    }
+
+    /// [`JournalStore::remove`] up to its flush, under the write lock.
+    fn remove_unflushed(&self, uid: &str) -> Result<bool, JournalError> {
+        let _guard = self.lock();
+        let had_log = self
+            .db
+            .drop_tree(log_tree_name(uid))
+            .map_err(|e| self.store_err(e))?;
+        let full_name = self
+            .clusters
+            .remove(uid.as_bytes())
+            .map_err(|e| self.store_err(e))?;
+        if let Some(full_name) = &full_name {
+            let named = self.names.get(full_name).map_err(|e| self.store_err(e))?;
+            if named.as_deref() == Some(uid.as_bytes()) {
+                self.names
+                    .remove(full_name)
+                    .map_err(|e| self.store_err(e))?;
+            }
+        }
+        Ok(had_log || full_name.is_some())
+    }
+}
+
+impl JournalStore for SledJournal {
+    /// Appends under the write lock, then flushes outside it: sled's flush makes everything
+    /// written so far durable and concurrent flushes wait for the same disk write, so the
+    /// appends of concurrent reconciles share flushes (group commit) instead of queueing one
+    /// flush each behind the lock. Each append still returns only once its records are on
+    /// disk. (Holding the lock through the flush capped a 1,000-cluster scale run at one flush
+    /// at a time, about a millisecond each on the development machine.)
+    fn append(&self, cluster: &ClusterKey, records: &[Record]) -> Result<(), JournalError> {
+        self.append_unflushed(cluster, records)?;
+        self.db.flush().map_err(|e| self.store_err(e))?;
         Ok(())
     }
 
@@ -418,30 +455,18 @@ impl JournalStore for SledJournal {
     }
 
     fn trim(&self, uid: &str, max_records: usize) -> Result<Trimmed, JournalError> {
-        let _guard = self.lock();
-        self.trim_locked(uid, max_records)
+        let trimmed = {
+            let _guard = self.lock();
+            self.trim_locked(uid, max_records)?
+        };
+        self.db.flush().map_err(|e| self.store_err(e))?;
+        Ok(trimmed)
     }
 
     fn remove(&self, uid: &str) -> Result<bool, JournalError> {
-        let _guard = self.lock();
-        let had_log = self
-            .db
-            .drop_tree(log_tree_name(uid))
-            .map_err(|e| self.store_err(e))?;
-        let full_name = self
-            .clusters
-            .remove(uid.as_bytes())
-            .map_err(|e| self.store_err(e))?;
-        if let Some(full_name) = &full_name {
-            let named = self.names.get(full_name).map_err(|e| self.store_err(e))?;
-            if named.as_deref() == Some(uid.as_bytes()) {
-                self.names
-                    .remove(full_name)
-                    .map_err(|e| self.store_err(e))?;
-            }
-        }
+        let removed = self.remove_unflushed(uid)?;
         self.db.flush().map_err(|e| self.store_err(e))?;
-        Ok(had_log || full_name.is_some())
+        Ok(removed)
     }
 }
 
