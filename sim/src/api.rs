@@ -49,8 +49,7 @@ impl Target {
         }
     }
 
-    /// The namespace, `""` for none.
-    pub(crate) fn ns(&self) -> &str {
+    fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or_default()
     }
 
@@ -293,36 +292,17 @@ pub fn create(
     body: Value,
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
-    let staged = stage_create(clock, t, body, opts, store);
-    locked(store, staged)
+    create_inner(store, clock, t, body, opts, true)
 }
 
-/// A CREATE computed without the store (see [`finish`]); `alloc` gives a `generateName` its
-/// suffix.
-///
-/// # Errors
-/// As [`create`], but for AlreadyExists and a missing namespace, which [`finish`] answers.
-pub fn stage_create(
-    clock: &SimClock,
-    t: &Target,
-    body: Value,
-    opts: &WriteOpts,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
-    stage_create_inner(clock, t, body, opts, true, alloc).map(|mut staged| {
-        staged.exists_is_error = true;
-        staged
-    })
-}
-
-fn stage_create_inner(
+fn create_inner(
+    store: &mut Store,
     clock: &SimClock,
     t: &Target,
     mut body: Value,
     opts: &WriteOpts,
     record_manager: bool,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
+) -> Result<Outcome, ApiError> {
     let mut t = t.clone();
     if t.subresource.is_some() {
         return Err(ApiError::MethodNotAllowed(
@@ -339,7 +319,7 @@ fn stage_create_inner(
         Some(n) if !n.is_empty() => n.to_string(),
         _ => match body.at("/metadata/generateName").and_then(Value::as_str) {
             Some(prefix) => {
-                let uid = alloc.uid();
+                let uid = store.new_uid();
                 let suffix: String = uid.chars().rev().take(5).collect();
                 format!("{prefix}{suffix}")
             }
@@ -356,15 +336,32 @@ fn stage_create_inner(
         },
     };
     t.name = Some(name.clone());
-    if t.rt.namespaced && t.namespace.is_none() {
-        return Err(ApiError::BadRequest(
-            "a namespaced object needs a namespace".into(),
-        ));
+    if t.rt.namespaced {
+        if t.namespace.is_none() {
+            return Err(ApiError::BadRequest(
+                "a namespaced object needs a namespace".into(),
+            ));
+        }
+        if store.get("", "namespaces", "", t.ns()).is_none() {
+            return Err(ApiError::NotFound {
+                resource: "namespaces".into(),
+                name: t.ns().to_string(),
+            });
+        }
     }
+    if store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), &name)
+        .is_some()
+    {
+        return Err(ApiError::AlreadyExists {
+            resource: t.rt.qualified(),
+            name,
+        });
+    }
+    let uid = store.new_uid();
     if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("name".into(), json!(name));
-        // The uid is given by [`finish`], under the lock.
-        meta.insert("uid".into(), json!(""));
+        meta.insert("uid".into(), json!(uid));
         meta.insert("creationTimestamp".into(), json!(now(clock)));
         for k in [
             "resourceVersion",
@@ -389,7 +386,7 @@ fn stage_create_inner(
     {
         m.remove("status");
     }
-    stage_commit(clock, &t, None, body, opts, record_manager, alloc)
+    commit(store, clock, &t, None, body, opts, record_manager)
 }
 
 /// UPDATE (PUT) of the object or its `/status` or `/scale` subresource.
@@ -400,35 +397,19 @@ pub fn update(
     store: &mut Store,
     clock: &SimClock,
     t: &Target,
-    body: Value,
-    opts: &WriteOpts,
-) -> Result<Outcome, ApiError> {
-    let base = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
-    let staged = stage_update(clock, t, base, body, opts, store);
-    locked(store, staged)
-}
-
-/// An UPDATE of `base` (the stored object, `None` when absent) computed without the store
-/// (see [`finish`]).
-///
-/// # Errors
-/// As [`update`].
-pub fn stage_update(
-    clock: &SimClock,
-    t: &Target,
-    base: Option<Arc<Value>>,
     mut body: Value,
     opts: &WriteOpts,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
-    let old = base.ok_or_else(|| t.not_found())?;
+) -> Result<Outcome, ApiError> {
+    let old = store
+        .get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .ok_or_else(|| t.not_found())?;
     if t.subresource.as_deref() == Some("scale") {
-        return stage_scale(clock, t, old, body, opts, alloc);
+        return write_scale(store, clock, t, &old, body, opts);
     }
     check_identity(t, &mut body)?;
     check_resource_version(t, &old, &body)?;
     let new = merge_subresource(t, &old, body);
-    stage_commit(clock, t, Some(old), new, opts, true, alloc)
+    commit(store, clock, t, Some(&*old), new, opts, true)
 }
 
 /// The optimistic-concurrency precondition: a `metadata.resourceVersion` in the request must
@@ -463,37 +444,22 @@ pub fn patch(
     body: &[u8],
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
-    let base = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
-    let staged = stage_patch(clock, t, base, content_type, body, opts, store);
-    locked(store, staged)
-}
-
-/// A PATCH of `base` (the stored object, `None` when absent) computed without the store (see
-/// [`finish`]).
-///
-/// # Errors
-/// As [`patch`].
-pub fn stage_patch(
-    clock: &SimClock,
-    t: &Target,
-    base: Option<Arc<Value>>,
-    content_type: &str,
-    body: &[u8],
-    opts: &WriteOpts,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
     let ct = content_type.split(';').next().unwrap_or_default().trim();
+    let old = store
+        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
+        .cloned();
     if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
-        return apply(clock, t, base, body, opts, alloc);
+        return apply(store, clock, t, old, body, opts);
     }
-    let old = base.ok_or_else(|| t.not_found())?;
+    let old = old.ok_or_else(|| t.not_found())?;
     let patch_value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid patch body: {e}")))?;
-    let mut new = if t.subresource.as_deref() == Some("scale") {
+    let base = if t.subresource.as_deref() == Some("scale") {
         scale_of(&t.rt, &old)?
     } else {
-        Value::clone(&old)
+        old.clone()
     };
+    let mut new = base.clone();
     match ct {
         "application/merge-patch+json" => patch::merge_patch(&mut new, &patch_value),
         "application/json-patch+json" => {
@@ -508,13 +474,13 @@ pub fn stage_patch(
         other => return Err(ApiError::UnsupportedMediaType(other.to_string())),
     }
     if t.subresource.as_deref() == Some("scale") {
-        return stage_scale(clock, t, old, new, opts, alloc);
+        return write_scale(store, clock, t, &old, new, opts);
     }
     check_identity(t, &mut new)?;
     check_resource_version(t, &old, &patch_value)?;
     // A patch cannot change the server-owned metadata.
     let new = merge_subresource(t, &old, new);
-    stage_commit(clock, t, Some(old), new, opts, true, alloc)
+    commit(store, clock, t, Some(&old), new, opts, true)
 }
 
 fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
@@ -528,13 +494,13 @@ fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 fn apply(
+    store: &mut Store,
     clock: &SimClock,
     t: &Target,
-    old: Option<Arc<Value>>,
+    old: Option<Value>,
     body: &[u8],
     opts: &WriteOpts,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
+) -> Result<Outcome, ApiError> {
     let mut cfg = parse_apply_body(body)?;
     if opts.manager.is_empty() {
         return Err(ApiError::BadRequest(
@@ -566,18 +532,16 @@ fn apply(
         subresource: t.subresource.as_deref(),
         now: &now(clock),
     };
-    let absent;
     let live = match &old {
-        Some(o) => &**o,
+        Some(o) => o.clone(),
         None => {
             if t.subresource.is_some() {
                 return Err(t.not_found());
             }
-            absent = json!({"apiVersion": t.rt.api_version(), "kind": t.rt.kind, "metadata": {"name": t.name(), "namespace": t.namespace}});
-            &absent
+            json!({"apiVersion": t.rt.api_version(), "kind": t.rt.kind, "metadata": {"name": t.name(), "namespace": t.namespace}})
         }
     };
-    let merged = fields::apply(live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
+    let merged = fields::apply(&live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
         let n = conflicts.len();
         let list: Vec<String> = conflicts
             .iter()
@@ -613,10 +577,10 @@ fn apply(
         }
     })?;
     match old {
-        None => stage_create_inner(clock, t, merged, opts, false, alloc),
+        None => create_inner(store, clock, t, merged, opts, false),
         Some(old) => {
             let new = merge_subresource(t, &old, merged);
-            stage_commit(clock, t, Some(old), new, opts, false, alloc)
+            commit(store, clock, t, Some(&old), new, opts, false)
         }
     }
 }
@@ -711,180 +675,17 @@ fn eq_but_managed_time(a: &Value, b: &Value) -> bool {
         }
 }
 
-/// Where a write's server-side allocations come from: the store, under its lock, or
-/// [`Deferred`] outside it.
-pub trait Alloc {
-    /// A new uid (for a `generateName` suffix).
-    fn uid(&mut self) -> String;
-    /// A new Service cluster IP.
-    fn ip(&mut self) -> String;
-}
-
-impl Alloc for Store {
-    fn uid(&mut self) -> String {
-        self.new_uid()
-    }
-
-    fn ip(&mut self) -> String {
-        self.next_ip(96)
-    }
-}
-
-/// No allocations outside the store's lock: a staged write that asked for one has
-/// [`Deferred::wanted`] set, holds a placeholder, and must be staged again under the lock.
-#[derive(Debug, Default)]
-pub struct Deferred {
-    /// Whether an allocation was asked for.
-    pub wanted: bool,
-}
-
-impl Alloc for Deferred {
-    fn uid(&mut self) -> String {
-        self.wanted = true;
-        String::new()
-    }
-
-    fn ip(&mut self) -> String {
-        self.wanted = true;
-        String::new()
-    }
-}
-
-/// A create, update or patch computed from the object it writes (validation, defaulting,
-/// generation, managedFields), ready to be stored by [`finish`]. Computing it needs only that
-/// object, so it can be done outside the store's lock, as the API server computes a write
-/// before its compare-and-swap in etcd (`GuaranteedUpdate`).
-#[derive(Debug)]
-pub struct Staged {
-    target: Target,
-    /// The object the write was computed from (`None`: it was absent).
-    base: Option<Arc<Value>>,
-    /// A POST create: an object that exists by then is AlreadyExists, not a stale base.
-    exists_is_error: bool,
-    /// A create: the namespace must exist, and [`finish`] gives the object its uid.
-    create: bool,
-    step: Step,
-}
-
-#[derive(Debug)]
-enum Step {
-    /// Nothing to store (a no-op write or a dry run): the answer.
-    Answer(Outcome),
-    /// Store `new`; remove it at once when `finished` (deleted, no finalizers left).
-    Store {
-        new: Value,
-        code: u16,
-        template_changed: bool,
-        finished: bool,
-        /// Answer with the object's `Scale`.
-        scale: bool,
-    },
-}
-
-/// Stores a staged write if the object it was computed from is still the stored one. `None`
-/// when it is not (another write came first): stage it again from the new object.
-///
-/// # Errors
-/// (inside the `Some`) 409 AlreadyExists for a POST create of an existing object, 404 when a
-/// create's namespace does not exist.
-pub fn finish(store: &mut Store, staged: Staged) -> Option<Result<Outcome, ApiError>> {
-    let t = &staged.target;
-    let rt = &t.rt;
-    let current = store.get_shared(&rt.group, &rt.plural, t.ns(), t.name());
-    match (&staged.base, &current) {
-        (Some(base), Some(current)) if Arc::ptr_eq(base, current) => {}
-        (None, None) => {}
-        (None, Some(_)) if staged.exists_is_error => {
-            return Some(Err(ApiError::AlreadyExists {
-                resource: rt.qualified(),
-                name: t.name().to_string(),
-            }));
-        }
-        _ => return None,
-    }
-    if staged.create && rt.namespaced && store.get("", "namespaces", "", t.ns()).is_none() {
-        return Some(Err(ApiError::NotFound {
-            resource: "namespaces".into(),
-            name: t.ns().to_string(),
-        }));
-    }
-    let (mut new, code, template_changed, finished, scale) = match staged.step {
-        Step::Answer(mut outcome) => {
-            if staged.create
-                && let Some(meta) = Arc::make_mut(&mut outcome.stored)
-                    .get_mut("metadata")
-                    .and_then(Value::as_object_mut)
-            {
-                // A dry-run create is answered with the uid it would have had.
-                meta.insert("uid".into(), json!(store.new_uid()));
-            }
-            return Some(Ok(outcome));
-        }
-        Step::Store {
-            new,
-            code,
-            template_changed,
-            finished,
-            scale,
-        } => (new, code, template_changed, finished, scale),
-    };
-    if staged.create
-        && let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut)
-    {
-        meta.insert("uid".into(), json!(store.new_uid()));
-    }
-    let stored = if finished {
-        let (ns, name) = obj_key(&new);
-        store.put(&rt.group, &rt.plural, new);
-        let removed = store
-            .remove(&rt.group, &rt.plural, &ns, &name)
-            .unwrap_or(Value::Null);
-        on_removed(store, rt, &removed);
-        Arc::new(removed)
-    } else {
-        store.put(&rt.group, &rt.plural, new)
-    };
-    if rt.kind == "CustomResourceDefinition" && !finished {
-        store.registry.register_crd(&stored);
-    }
-    let mut out = Outcome::new(rt, code, stored, template_changed);
-    if scale {
-        out.body = match scale_of(rt, &out.stored) {
-            Ok(body) => Some(body),
-            Err(e) => return Some(Err(e)),
-        };
-    }
-    Some(Ok(out))
-}
-
-/// Stores a write staged with the store held (so its base cannot be stale).
-///
-/// # Errors
-/// The staging's error, or [`finish`]'s.
-pub(crate) fn locked(
+/// Stores a create or update after validation, defaulting, generation and managedFields.
+fn commit(
     store: &mut Store,
-    staged: Result<Staged, ApiError>,
-) -> Result<Outcome, ApiError> {
-    finish(store, staged?).unwrap_or_else(|| {
-        Err(ApiError::Internal(
-            "the object changed while the store was held".into(),
-        ))
-    })
-}
-
-/// Stages a create or update after validation, defaulting, generation and managedFields.
-#[allow(clippy::too_many_arguments)]
-fn stage_commit(
     clock: &SimClock,
     t: &Target,
-    base: Option<Arc<Value>>,
+    old: Option<&Value>,
     mut new: Value,
     opts: &WriteOpts,
     record_manager: bool,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
+) -> Result<Outcome, ApiError> {
     let rt = &t.rt;
-    let old = base.as_deref();
     if let Some(schema) = &rt.schema {
         let mut pruned = Vec::new();
         let causes = schema::prune_and_validate_reporting(&mut new, schema, &mut pruned);
@@ -909,7 +710,7 @@ fn stage_commit(
             });
         }
     }
-    let mut ip = || alloc.ip();
+    let mut ip = || store.next_ip(96);
     apply_defaults(&rt.kind, &mut new, &mut ip);
     if rt.kind == "CustomResourceDefinition" {
         validate_crd(&new)?;
@@ -972,38 +773,36 @@ fn stage_commit(
         Some(o) => o.at("/spec/template") != new.at("/spec/template"),
         None => new.at("/spec/template").is_some(),
     };
-    let create = old.is_none();
-    let staged = |step| Staged {
-        target: t.clone(),
-        base: base.clone(),
-        exists_is_error: false,
-        create,
-        step,
-    };
-    if let Some(b) = &base
-        && eq_but_managed_time(b, &new)
+    if let Some(old) = old
+        && eq_but_managed_time(old, &new)
     {
         // No-op write: nothing stored, no event, resourceVersion unchanged.
-        let outcome = Outcome::new(rt, 200, b.clone(), false);
-        return Ok(staged(Step::Answer(outcome)));
+        return Ok(Outcome::new(rt, 200, Arc::new(old.clone()), false));
     }
-    let code = if create { 201 } else { 200 };
+    let code = if old.is_some() { 200 } else { 201 };
     if opts.dry_run {
-        let outcome = Outcome::new(rt, code, Arc::new(new), template_changed);
-        return Ok(staged(Step::Answer(outcome)));
+        return Ok(Outcome::new(rt, code, Arc::new(new), template_changed));
     }
     let finished = new.at("/metadata/deletionTimestamp").is_some()
         && new
             .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(Vec::is_empty);
-    Ok(staged(Step::Store {
-        new,
-        code,
-        template_changed,
-        finished,
-        scale: false,
-    }))
+    let stored = if finished {
+        let (ns, name) = obj_key(&new);
+        store.put(&rt.group, &rt.plural, new);
+        let removed = store
+            .remove(&rt.group, &rt.plural, &ns, &name)
+            .unwrap_or(Value::Null);
+        on_removed(store, rt, &removed);
+        Arc::new(removed)
+    } else {
+        store.put(&rt.group, &rt.plural, new)
+    };
+    if rt.kind == "CustomResourceDefinition" && !finished {
+        store.registry.register_crd(&stored);
+    }
+    Ok(Outcome::new(rt, code, stored, template_changed))
 }
 
 /// Update validation of immutable fields, with the API server's messages: a StatefulSet may
@@ -1401,14 +1200,14 @@ pub fn selector_string(sel: &Value) -> String {
     parts.join(",")
 }
 
-fn stage_scale(
+fn write_scale(
+    store: &mut Store,
     clock: &SimClock,
     t: &Target,
-    old: Arc<Value>,
+    old: &Value,
     scale: Value,
     opts: &WriteOpts,
-    alloc: &mut dyn Alloc,
-) -> Result<Staged, ApiError> {
+) -> Result<Outcome, ApiError> {
     let Some(paths) = t.rt.scale.clone() else {
         return Err(t.not_found());
     };
@@ -1430,18 +1229,15 @@ fn stage_scale(
             "must be greater than or equal to 0",
         ));
     }
-    let mut new = Value::clone(&old);
+    let mut new = old.clone();
     set_dotted(&mut new, &paths.spec_replicas, replicas);
     let main = Target {
         subresource: Some("scale".into()),
         ..t.clone()
     };
-    let mut staged = stage_commit(clock, &main, Some(old), new, opts, true, alloc)?;
-    match &mut staged.step {
-        Step::Store { scale, .. } => *scale = true,
-        Step::Answer(out) => out.body = Some(scale_of(&t.rt, &out.stored)?),
-    }
-    Ok(staged)
+    let mut out = commit(store, clock, &main, Some(old), new, opts, true)?;
+    out.body = Some(scale_of(&t.rt, &out.stored)?);
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -1477,175 +1273,6 @@ mod tests {
             manager: m.into(),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn a_write_staged_from_an_overtaken_object_is_not_stored_and_restaged_keeps_both() {
-        let (mut s, c) = setup();
-        let t = sts_target(&s, "web");
-        create(
-            &mut s,
-            &c,
-            &t,
-            json!({"metadata": {"name": "web"}, "spec": {"replicas": 1}}),
-            &opts("t"),
-        )
-        .unwrap();
-        let merge = "application/merge-patch+json";
-        let base = s.get_shared("apps", "statefulsets", "default", "web");
-        let body = br#"{"metadata": {"labels": {"first": "1"}}}"#;
-        let staged = stage_patch(
-            &c,
-            &t,
-            base,
-            merge,
-            body,
-            &opts("a"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        // Another write comes first.
-        patch(
-            &mut s,
-            &c,
-            &t,
-            merge,
-            br#"{"metadata": {"labels": {"second": "2"}}}"#,
-            &opts("b"),
-        )
-        .unwrap();
-        let rv = s.current_rv();
-        assert!(
-            finish(&mut s, staged).is_none(),
-            "an overtaken base is stale"
-        );
-        assert_eq!(s.current_rv(), rv, "nothing stored");
-        let base = s.get_shared("apps", "statefulsets", "default", "web");
-        let staged = stage_patch(
-            &c,
-            &t,
-            base,
-            merge,
-            body,
-            &opts("a"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        let out = finish(&mut s, staged).expect("current base").unwrap();
-        assert_eq!(
-            out.stored["metadata"]["labels"],
-            json!({"first": "1", "second": "2"})
-        );
-        assert_eq!(s.current_rv(), rv + 1);
-        // A create staged while the object was absent is stale once it exists (apply), or
-        // AlreadyExists (POST).
-        let t2 = sts_target(&s, "db");
-        let apply_body =
-            br#"{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"}}"#;
-        let staged = stage_patch(
-            &c,
-            &t2,
-            None,
-            "application/apply-patch+yaml",
-            apply_body,
-            &opts("a"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        let posted = stage_create(
-            &c,
-            &t2,
-            json!({"metadata": {"name": "db"}}),
-            &opts("b"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        create(
-            &mut s,
-            &c,
-            &t2,
-            json!({"metadata": {"name": "db"}}),
-            &opts("c"),
-        )
-        .unwrap();
-        assert!(finish(&mut s, staged).is_none());
-        assert!(matches!(
-            finish(&mut s, posted),
-            Some(Err(ApiError::AlreadyExists { .. }))
-        ));
-    }
-
-    #[test]
-    fn a_staged_create_gets_its_uid_and_namespace_check_when_stored() {
-        let (mut s, c) = setup();
-        let rt = s.registry.find("", "v1", "configmaps").cloned().unwrap();
-        let t = Target::object(&rt, Some("default"), "a");
-        let staged = stage_create(
-            &c,
-            &t,
-            json!({"metadata": {"name": "a"}}),
-            &opts("t"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        let out = finish(&mut s, staged).expect("absent base").unwrap();
-        assert_eq!(out.code, 201);
-        let uid = out.stored["metadata"]["uid"].as_str().unwrap_or_default();
-        assert!(!uid.is_empty() && s.has_uid(uid), "uid {uid:?}");
-        let missing = Target::object(&rt, Some("nowhere"), "a");
-        let staged = stage_create(
-            &c,
-            &missing,
-            json!({"metadata": {"name": "a"}}),
-            &opts("t"),
-            &mut Deferred::default(),
-        )
-        .unwrap();
-        assert!(
-            matches!(finish(&mut s, staged), Some(Err(ApiError::NotFound { ref resource, .. })) if resource == "namespaces")
-        );
-    }
-
-    #[test]
-    fn writes_that_need_an_allocation_are_deferred_outside_the_lock() {
-        let (s, c) = setup();
-        let svc = s.registry.find("", "v1", "services").cloned().unwrap();
-        let t = Target::object(&svc, Some("default"), "web");
-        let mut deferred = Deferred::default();
-        stage_create(
-            &c,
-            &t,
-            json!({"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}),
-            &opts("t"),
-            &mut deferred,
-        )
-        .unwrap();
-        assert!(deferred.wanted, "a Service's cluster IP");
-        let rt = s.registry.find("", "v1", "configmaps").cloned().unwrap();
-        let t = Target {
-            name: None,
-            ..Target::object(&rt, Some("default"), "")
-        };
-        let mut deferred = Deferred::default();
-        stage_create(
-            &c,
-            &t,
-            json!({"metadata": {"generateName": "x-"}}),
-            &opts("t"),
-            &mut deferred,
-        )
-        .unwrap();
-        assert!(deferred.wanted, "a generateName suffix");
-        let mut deferred = Deferred::default();
-        stage_create(
-            &c,
-            &t,
-            json!({"metadata": {"name": "plain"}}),
-            &opts("t"),
-            &mut deferred,
-        )
-        .unwrap();
-        assert!(!deferred.wanted);
     }
 
     #[test]

@@ -155,7 +155,6 @@ impl Sim {
         let (changed, _) = tokio::sync::watch::channel(store.current_rv());
         let (stop, _) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            latest: store.latest(),
             store: parking_lot::Mutex::new(store),
             changed,
             audit: Mutex::new(Vec::new()),

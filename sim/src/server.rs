@@ -218,22 +218,16 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         }
         "create" => {
             let body: Value = parse_body(&body, &content_type)?;
-            sh.write_staged(&target, |_, alloc| {
-                api::stage_create(&sh.clock, &target, body.clone(), &opts, alloc)
-            })
-            .map(outcome)
+            sh.write(|s| api::create(s, &sh.clock, &target, body, &opts))
+                .map(outcome)
         }
         "update" => {
             let body: Value = parse_body(&body, &content_type)?;
-            sh.write_staged(&target, |base, alloc| {
-                api::stage_update(&sh.clock, &target, base, body.clone(), &opts, alloc)
-            })
-            .map(outcome)
+            sh.write(|s| api::update(s, &sh.clock, &target, body, &opts))
+                .map(outcome)
         }
         "patch" => sh
-            .write_staged(&target, |base, alloc| {
-                api::stage_patch(&sh.clock, &target, base, &content_type, &body, &opts, alloc)
-            })
+            .write(|s| api::patch(s, &sh.clock, &target, &content_type, &body, &opts))
             .map(outcome),
         "delete" => {
             let d = delete_opts(&query, &body);

@@ -1,17 +1,14 @@
 //! The state shared by the HTTP handlers and the simulated controllers.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::api::{self, Alloc, Deferred, Outcome, Staged, Target};
 use crate::audit::AuditEntry;
 use crate::clock::SimClock;
-use crate::errors::ApiError;
 use crate::faults::Faults;
 use crate::kubelet::PodFailure;
 use crate::options::SimOptions;
-use crate::store::{Latest, Store};
-use serde_json::Value;
+use crate::store::Store;
 
 /// Everything behind one simulator.
 #[derive(Debug)]
@@ -19,8 +16,6 @@ pub struct Shared {
     /// The objects, behind a fair lock: the control loop hands it over to waiting requests at
     /// its checkpoints (see [`Held`]).
     pub store: parking_lot::Mutex<Store>,
-    /// The store's objects, readable without its lock.
-    pub latest: Arc<Latest>,
     /// Latest resourceVersion after each write; watches and controllers wait on it.
     pub changed: tokio::sync::watch::Sender<u64>,
     /// The audit log.
@@ -54,47 +49,6 @@ impl Shared {
         r
     }
 
-    /// Runs a create, update or patch of `t` as the API server runs one against etcd
-    /// (`GuaranteedUpdate`): `stage` computes the write from the current object (`None` when
-    /// absent) outside the lock, and [`api::finish`] stores it under the lock if that object is
-    /// still the stored one; if another write came first, the write is staged again from the
-    /// new object. So the work of a write (parsing, validation, merging, managedFields) does not
-    /// hold up other requests and the controllers; only storing it does. A write that needs a
-    /// server allocation (a `generateName` suffix, a Service IP), or that lost
-    /// [`OPTIMISTIC_ATTEMPTS`] races, is staged and stored with the lock held throughout.
-    ///
-    /// # Errors
-    /// The write's.
-    pub fn write_staged(
-        &self,
-        t: &Target,
-        stage: impl Fn(Option<Arc<Value>>, &mut dyn Alloc) -> Result<Staged, ApiError>,
-    ) -> Result<Outcome, ApiError> {
-        let current = || {
-            t.name
-                .as_deref()
-                .and_then(|name| self.latest.get(&t.rt.group, &t.rt.plural, t.ns(), name))
-        };
-        for _ in 0..OPTIMISTIC_ATTEMPTS {
-            let mut deferred = Deferred::default();
-            let staged = stage(current(), &mut deferred)?;
-            if deferred.wanted {
-                break;
-            }
-            if let Some(done) = self.write(|s| api::finish(s, staged)) {
-                return done;
-            }
-        }
-        self.write(|s| {
-            let base = t
-                .name
-                .as_deref()
-                .and_then(|name| s.get_shared(&t.rt.group, &t.rt.plural, t.ns(), name));
-            let staged = stage(base, s);
-            api::locked(s, staged)
-        })
-    }
-
     /// Runs `f` on the store under its lock, read-only.
     pub fn read<R>(&self, f: impl FnOnce(&Store) -> R) -> R {
         f(&self.store.lock())
@@ -114,10 +68,6 @@ impl Shared {
         }
     }
 }
-
-/// How many times [`Shared::write_staged`] stages a write outside the store's lock before it
-/// holds the lock throughout.
-pub const OPTIMISTIC_ATTEMPTS: usize = 3;
 
 /// Access to the store for controller work: the store itself, plus checkpoints between units
 /// of work (one object) where a long pass may let others in. Implemented by [`Store`] (tests:

@@ -61,27 +61,6 @@ pub type TypeKey = (String, String);
 /// Key of an object within its type: `(namespace or "", name)`.
 pub type ObjKey = (String, String);
 
-/// The current objects, readable without the store's lock: a copy of the store's map of
-/// objects (the values shared with it, not copied), updated by every write under the lock.
-/// Request handlers read the object they write from it and compute the write outside the lock
-/// (see [`crate::api::finish`]); what they read may be overtaken by a write at any time, which
-/// the commit under the lock detects.
-#[derive(Debug, Default)]
-pub struct Latest {
-    objects: parking_lot::RwLock<HashMap<(TypeKey, ObjKey), Arc<Value>>>,
-}
-
-impl Latest {
-    /// The current version of one object, if it exists.
-    pub fn get(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Arc<Value>> {
-        let key = (
-            (group.to_string(), plural.to_string()),
-            (ns.to_string(), name.to_string()),
-        );
-        self.objects.read().get(&key).cloned()
-    }
-}
-
 /// The cluster state.
 #[derive(Debug)]
 pub struct Store {
@@ -97,8 +76,6 @@ pub struct Store {
     ip_counter: u32,
     /// Indexes maintained by `put`/`remove` so that controllers need no full scans.
     index: Index,
-    /// The objects again, for reads without the lock.
-    latest: Arc<Latest>,
 }
 
 /// Secondary indexes of the store.
@@ -186,13 +163,7 @@ impl Store {
             uid_counter: 0,
             ip_counter: 0,
             index: Index::default(),
-            latest: Arc::default(),
         }
-    }
-
-    /// The current objects, readable without this store's lock.
-    pub fn latest(&self) -> Arc<Latest> {
-        self.latest.clone()
     }
 
     /// The latest resourceVersion.
@@ -341,10 +312,6 @@ impl Store {
         }
         self.index.link(&tk, &ok, &obj, rv);
         self.index.touch_ns(&tk, &ns, rv);
-        self.latest
-            .objects
-            .write()
-            .insert((tk.clone(), ok.clone()), obj.clone());
         let kind = if previous.is_some() {
             EventKind::Modified
         } else {
@@ -376,12 +343,8 @@ impl Store {
             meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
         let tk = (group.to_string(), plural.to_string());
-        let ok = (ns.to_string(), name.to_string());
-        self.latest
-            .objects
-            .write()
-            .remove(&(tk.clone(), ok.clone()));
-        self.index.unlink(&tk, &ok, &obj, rv);
+        self.index
+            .unlink(&tk, &(ns.to_string(), name.to_string()), &obj, rv);
         self.index.touch_ns(&tk, ns, rv);
         self.record(StoredEvent {
             rv,

@@ -707,67 +707,6 @@ async fn count_and_tally_read_the_store() {
     assert_eq!(tally.get("fe"), Some(&1));
 }
 
-/// Writes to one object from many clients at once, on several threads: none is lost (each
-/// is computed outside the store's lock and stored only if its object was not overtaken), and
-/// of concurrent creates of one name exactly one succeeds.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writes_to_one_object_are_all_kept() {
-    let (sim, client) = common::start(common::fast()).await;
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    cms.create(&PostParams::default(), &cm("shared", json!({})))
-        .await
-        .expect("create");
-    let before = sim.resource_version();
-    let writers = 48;
-    let patches = (0..writers).map(|i| {
-        let cms = cms.clone();
-        tokio::spawn(async move {
-            let patch = if i % 2 == 0 {
-                Patch::Merge(json!({"metadata": {"labels": {format!("m{i}"): "x"}}}))
-            } else {
-                Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap",
-                    "metadata": {"name": "shared", "labels": {format!("m{i}"): "x"}}}))
-            };
-            cms.patch(
-                "shared",
-                &PatchParams::apply(&format!("writer-{i}")),
-                &patch,
-            )
-            .await
-        })
-    });
-    for r in futures::future::join_all(patches).await {
-        r.expect("task").expect("patch");
-    }
-    let got = cms.get("shared").await.expect("get");
-    let labels = got.metadata.labels.unwrap_or_default();
-    for i in 0..writers {
-        assert!(labels.contains_key(&format!("m{i}")), "label m{i} lost");
-    }
-    assert_eq!(sim.resource_version() - before, writers as u64);
-    let managers = got.metadata.managed_fields.unwrap_or_default();
-    assert_eq!(
-        managers.len(),
-        writers + 1,
-        "one managedFields entry per writer, and the creator's"
-    );
-
-    let creates = (0..16).map(|_| {
-        let cms = cms.clone();
-        tokio::spawn(async move {
-            cms.create(&PostParams::default(), &cm("once", json!({})))
-                .await
-        })
-    });
-    let results: Vec<_> = futures::future::join_all(creates).await;
-    let created = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
-    let exists = results
-        .iter()
-        .filter(|r| matches!(r, Ok(Err(kube::Error::Api(s))) if s.code == 409))
-        .count();
-    assert_eq!((created, exists), (1, 15));
-}
-
 #[tokio::test]
 async fn rbac_limits_token_clients() {
     let (sim, admin) = common::start(common::fast()).await;
