@@ -14,7 +14,9 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use serde_json::{Map, Value, json};
 
 use crate::api::Target;
 use crate::errors::ApiError;
@@ -97,6 +99,72 @@ fn line(kind: &str, object: Value) -> Bytes {
     Bytes::from(s)
 }
 
+/// A stored object as the API answers it: with its type's `apiVersion` and `kind`, serialized
+/// from the store's copy (keys in the order `serde_json` gives a map: sorted), so that a watch
+/// event costs no copy of the object.
+struct Typed<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    object: &'a Map<String, Value>,
+}
+
+impl Serialize for Typed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let own = self
+            .object
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind"))
+            .count();
+        let mut map = serializer.serialize_map(Some(own + 2))?;
+        let mut typed = [("apiVersion", self.api_version), ("kind", self.kind)]
+            .into_iter()
+            .peekable();
+        for (k, v) in self.object {
+            if matches!(k.as_str(), "apiVersion" | "kind") {
+                continue;
+            }
+            while let Some((tk, tv)) = typed.next_if(|(tk, _)| *tk < k.as_str()) {
+                map.serialize_entry(tk, tv)?;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        for (tk, tv) in typed {
+            map.serialize_entry(tk, tv)?;
+        }
+        map.end()
+    }
+}
+
+/// One watch event line of a stored object: the same bytes as
+/// `line(kind, render(target, object, View::Object))`, without copying the object.
+fn object_line(kind: &str, target: &Target, object: &Value) -> Bytes {
+    #[derive(Serialize)]
+    struct Line<'a> {
+        object: Typed<'a>,
+        #[serde(rename = "type")]
+        kind: &'a str,
+    }
+    let Some(map) = object.as_object() else {
+        return line(kind, render(target, object.clone(), table::View::Object));
+    };
+    let api_version = target.rt.api_version();
+    let event = Line {
+        object: Typed {
+            api_version: &api_version,
+            kind: &target.rt.kind,
+            object: map,
+        },
+        kind,
+    };
+    match serde_json::to_vec(&event) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            Bytes::from(bytes)
+        }
+        Err(_) => line(kind, render(target, object.clone(), table::View::Object)),
+    }
+}
+
 fn render(target: &Target, obj: Value, view: table::View) -> Value {
     let mut obj = obj;
     if let Some(m) = obj.as_object_mut() {
@@ -122,21 +190,21 @@ fn bookmark(target: &Target, rv: u64, initial_end: bool) -> Value {
 }
 
 /// Translates a stored event into what this watcher sees, honouring selector transitions.
-fn translate(ev: &StoredEvent, filter: &Filter) -> Option<(&'static str, Value)> {
+/// The watch event type a stored change is for this watch's filter, if any (a change that
+/// moves an object into or out of the filter is an `ADDED` or `DELETED`).
+fn translate(ev: &StoredEvent, filter: &Filter) -> Option<&'static str> {
     let now = filter.matches(&ev.namespace, &ev.object);
     match ev.kind {
-        EventKind::Added | EventKind::Deleted => {
-            now.then(|| (ev.kind.as_str(), Value::clone(&ev.object)))
-        }
+        EventKind::Added | EventKind::Deleted => now.then(|| ev.kind.as_str()),
         EventKind::Modified => {
             let before = ev
                 .previous
                 .as_ref()
                 .is_some_and(|p| filter.matches(&ev.namespace, p));
             match (before, now) {
-                (true, true) => Some(("MODIFIED", Value::clone(&ev.object))),
-                (false, true) => Some(("ADDED", Value::clone(&ev.object))),
-                (true, false) => Some(("DELETED", Value::clone(&ev.object))),
+                (true, true) => Some("MODIFIED"),
+                (false, true) => Some("ADDED"),
+                (true, false) => Some("DELETED"),
                 (false, false) => None,
             }
         }
@@ -216,12 +284,14 @@ async fn run(
             }
             Ok((evs, current)) => {
                 for ev in evs {
-                    if let Some((kind, obj)) = translate(&ev, &filter)
-                        && tx
-                            .send(line(kind, render(&target, obj, view)))
-                            .await
-                            .is_err()
-                    {
+                    let Some(kind) = translate(&ev, &filter) else {
+                        continue;
+                    };
+                    let bytes = match view {
+                        table::View::Object => object_line(kind, &target, &ev.object),
+                        _ => line(kind, render(&target, Value::clone(&ev.object), view)),
+                    };
+                    if tx.send(bytes).await.is_err() {
                         return;
                     }
                 }
@@ -239,6 +309,32 @@ async fn run(
             _ = stop.changed() => return,
             _ = tokio::time::sleep_until(deadline) => return,
             _ = tx.closed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::Registry;
+
+    #[test]
+    fn an_object_line_is_the_bytes_of_the_rendered_copy() {
+        let registry = Registry::builtin();
+        let rt = registry.find("", "v1", "configmaps").expect("configmaps");
+        let target = Target::object(rt, Some("default"), "a");
+        let objects = [
+            json!({"metadata": {"name": "a"}, "data": {"k": "v"}}),
+            // Keys before, between and after `apiVersion` and `kind`, and stale copies of both.
+            json!({"aaa": 1, "apiVersion": "old/v0", "b": 2, "kind": "Old", "metadata": {}, "zzz": [1, {"x": null}]}),
+            json!({}),
+            json!("not an object"),
+        ];
+        for object in objects {
+            for kind in ["ADDED", "MODIFIED", "DELETED"] {
+                let copied = line(kind, render(&target, object.clone(), table::View::Object));
+                assert_eq!(object_line(kind, &target, &object), copied, "{object}");
+            }
         }
     }
 }
