@@ -15,9 +15,10 @@
 //! - the simulator's CPU seconds over the same span (this process: the simulator's API server
 //!   and control loop, on the same cores as the operator; the bench's own work is creating
 //!   the clusters and a count under the store lock every 100 ms);
-//! - on stderr, per cluster: the API requests by verb, resource and subresource, the Events
-//!   by reason, and all writes to the simulator's store (the requests' and the simulated
-//!   controllers').
+//! - on stderr: how busy the whole machine's CPU was until every cluster was Steady (from
+//!   `/proc/stat`; near 100% means the run was bound by CPU, not by waiting); and per
+//!   cluster: the API requests by verb, resource and subresource, the Events by reason, and
+//!   all writes to the simulator's store (the requests' and the simulated controllers').
 //!
 //! Run: `cargo bench --bench scale` (`SCALE_CLUSTERS=1,100,1000`, `SCALE_POD_READY_SECONDS=10`,
 //! `SCALE_DEADLINE_SECONDS=600`: how long to wait for every cluster to be Steady before
@@ -104,6 +105,24 @@ fn cpu_seconds(pid: u32) -> f64 {
     };
     // The clock tick (USER_HZ) is 100 on Linux.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Busy and total CPU time of the whole machine so far, in clock ticks (the first line of
+/// `/proc/stat`: idle and iowait are not busy; guest time is already in user and nice).
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = fields.iter().sum();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    (total - idle, total)
 }
 
 /// A loopback port free at the time of the call (for the operator's HTTP server), so that
@@ -223,6 +242,7 @@ async fn run(
     sim.clear_audit();
     let started = Instant::now();
     let sim_cpu_before = cpu_seconds(std::process::id());
+    let machine_before = machine_ticks();
     let rv_before = sim.resource_version();
     for i in 0..clusters {
         let ns = format!("scale-{}", i / 100);
@@ -248,6 +268,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let machine_after = machine_ticks();
     if steady < clusters {
         eprintln!(
             "{} of {clusters} clusters not Steady after {} s",
@@ -255,6 +276,16 @@ async fn run(
             deadline.as_secs()
         );
     }
+    // Whether the run was bound by CPU: how busy the whole machine was until all were Steady.
+    let (busy, total) = (
+        machine_after.0 - machine_before.0,
+        machine_after.1 - machine_before.1,
+    );
+    eprintln!(
+        "  machine CPU busy until all Steady: {:.0}% of {} cores",
+        100.0 * busy as f64 / total.max(1) as f64,
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
     let audit = sim.audit();
     let requests = audit.len();
     // Where the requests went, on stderr: per cluster, by verb, resource and subresource.
