@@ -144,25 +144,23 @@ fn object_line(kind: &str, target: &Target, object: &Value) -> Bytes {
         #[serde(rename = "type")]
         kind: &'a str,
     }
-    let Some(map) = object.as_object() else {
-        return line(kind, render(target, object.clone(), table::View::Object));
-    };
-    let api_version = target.rt.api_version();
-    let event = Line {
-        object: Typed {
-            api_version: &api_version,
-            kind: &target.rt.kind,
-            object: map,
-        },
-        kind,
-    };
-    match serde_json::to_vec(&event) {
-        Ok(mut bytes) => {
+    if let Some(map) = object.as_object() {
+        let api_version = target.rt.api_version();
+        let event = Line {
+            object: Typed {
+                api_version: &api_version,
+                kind: &target.rt.kind,
+                object: map,
+            },
+            kind,
+        };
+        // Serializing JSON values to memory does not fail; the copy below would answer anyway.
+        if let Ok(mut bytes) = serde_json::to_vec(&event) {
             bytes.push(b'\n');
-            Bytes::from(bytes)
+            return Bytes::from(bytes);
         }
-        Err(_) => line(kind, render(target, object.clone(), table::View::Object)),
     }
+    line(kind, render(target, object.clone(), table::View::Object))
 }
 
 fn render(target: &Target, obj: Value, view: table::View) -> Value {
@@ -189,9 +187,9 @@ fn bookmark(target: &Target, rv: u64, initial_end: bool) -> Value {
     json!({"apiVersion": target.rt.api_version(), "kind": target.rt.kind, "metadata": meta})
 }
 
-/// Translates a stored event into what this watcher sees, honouring selector transitions.
-/// The watch event type a stored change is for this watch's filter, if any (a change that
-/// moves an object into or out of the filter is an `ADDED` or `DELETED`).
+/// The watch event type a stored change is for this watch's filter, if any: selector
+/// transitions make a change that moves an object into or out of the filter an `ADDED` or
+/// `DELETED`.
 fn translate(ev: &StoredEvent, filter: &Filter) -> Option<&'static str> {
     let now = filter.matches(&ev.namespace, &ev.object);
     match ev.kind {
