@@ -591,21 +591,37 @@ fn apply(
 fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
     match t.subresource.as_deref() {
         Some("status") => {
-            let mut out = old.clone();
-            if let Some(m) = out.as_object_mut() {
-                match new.get_mut("status").map(Value::take) {
-                    Some(s) => m.insert("status".into(), s),
-                    None => m.remove("status"),
-                };
-                // managedFields computed by an apply travel with the status write.
-                if let (Some(mf), Some(meta)) = (
-                    new.pointer_mut("/metadata/managedFields").map(Value::take),
-                    m.get_mut("metadata").and_then(Value::as_object_mut),
-                ) {
-                    meta.insert("managedFields".into(), mf);
+            let Some(old_map) = old.as_object() else {
+                return old.clone();
+            };
+            // managedFields computed by an apply travel with the status write.
+            let managed = new.pointer_mut("/metadata/managedFields").map(Value::take);
+            // Everything but `status` (and the managedFields replaced) is copied from `old`;
+            // the old status is not copied only to be dropped.
+            let mut m = Map::new();
+            for (k, v) in old_map {
+                match (k.as_str(), v, &managed) {
+                    ("status", _, _) => {}
+                    ("metadata", Value::Object(meta), Some(_)) => {
+                        let meta = meta
+                            .iter()
+                            .filter(|(mk, _)| *mk != "managedFields")
+                            .map(|(mk, mv)| (mk.clone(), mv.clone()))
+                            .collect();
+                        m.insert(k.clone(), Value::Object(meta));
+                    }
+                    _ => {
+                        m.insert(k.clone(), v.clone());
+                    }
                 }
             }
-            out
+            if let Some(s) = new.get_mut("status").map(Value::take) {
+                m.insert("status".into(), s);
+            }
+            if let (Some(mf), Some(Value::Object(meta))) = (managed, m.get_mut("metadata")) {
+                meta.insert("managedFields".into(), mf);
+            }
+            Value::Object(m)
         }
         _ => {
             if t.rt.status_subresource

@@ -206,7 +206,10 @@ pub fn set_status(
             metadata.insert(key.into(), v.clone());
         }
     }
-    let body = json!({"metadata": metadata, "status": status});
+    let mut body = serde_json::Map::new();
+    body.insert("metadata".into(), Value::Object(metadata));
+    body.insert("status".into(), status);
+    let body = Value::Object(body);
     api::update(store, clock, &t, body, &opts_as(manager)).map(|_| ())
 }
 

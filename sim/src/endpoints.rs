@@ -313,13 +313,15 @@ impl EndpointSliceController {
                     labels[k] = v.clone();
                 }
             }
-            let desired = json!({
+            // Values are moved in after `json!`, which would copy them.
+            let mut desired = json!({
                 "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                "metadata": {"name": slice_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(svc)]},
+                "metadata": {"name": slice_name, "namespace": ns, "ownerReferences": [controller_ref(svc)]},
                 "addressType": "IPv4",
-                "endpoints": endpoints,
-                "ports": ports,
             });
+            desired["metadata"]["labels"] = labels;
+            desired["endpoints"] = Value::Array(endpoints);
+            desired["ports"] = Value::Array(ports);
             match existing {
                 None => controllers::log_err(
                     "slice create",

@@ -677,19 +677,21 @@ fn render_entry(e: &ManagedEntry) -> Value {
 
 /// One `managedFields` entry as stored, with its `fieldsV1` already rendered (`e.fields` is
 /// not read).
+///
+/// The map is built by hand: `json!` would serialize `fields_v1` into a copy of itself.
 fn render_entry_with(e: &ManagedEntry, fields_v1: Value) -> Value {
-    let mut v = json!({
-        "manager": e.manager,
-        "operation": e.operation,
-        "apiVersion": e.api_version,
-        "time": e.time,
-        "fieldsType": "FieldsV1",
-        "fieldsV1": fields_v1,
-    });
-    if let (Some(s), Some(m)) = (&e.subresource, v.as_object_mut()) {
-        m.insert("subresource".into(), json!(s));
+    let text = |s: &str| Value::String(s.to_string());
+    let mut m = Map::new();
+    m.insert("manager".into(), text(&e.manager));
+    m.insert("operation".into(), text(&e.operation));
+    m.insert("apiVersion".into(), text(&e.api_version));
+    m.insert("time".into(), text(&e.time));
+    m.insert("fieldsType".into(), text("FieldsV1"));
+    m.insert("fieldsV1".into(), fields_v1);
+    if let Some(s) = &e.subresource {
+        m.insert("subresource".into(), text(s));
     }
-    v
+    Value::Object(m)
 }
 
 /// [`record_update`] computed over the whole object: field sets of all of it, every entry

@@ -236,12 +236,15 @@ fn ensure_revision(
             if let Some(m) = labels.as_object_mut() {
                 m.insert("controller.kubernetes.io/hash".into(), json!(hash));
             }
-            let cr = json!({
+            // Values are moved in after `json!`, which would copy them.
+            let mut cr = json!({
                 "apiVersion": "apps/v1", "kind": "ControllerRevision",
-                "metadata": {"name": rev_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(set)]},
-                "data": {"spec": {"template": template}},
+                "metadata": {"name": rev_name, "namespace": ns, "ownerReferences": [controller_ref(set)]},
+                "data": {"spec": {}},
                 "revision": max + 1,
             });
+            cr["metadata"]["labels"] = labels;
+            cr["data"]["spec"]["template"] = template.clone();
             controllers::log_err(
                 "revision create",
                 controllers::create_as(
@@ -345,11 +348,17 @@ fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value
             }
         }
     }
-    let mut meta = json!({"name": pod_name, "namespace": ns, "labels": labels, "ownerReferences": [controller_ref(set)]});
+    // Values are moved in after `json!`, which would copy them.
+    let mut meta =
+        json!({"name": pod_name, "namespace": ns, "ownerReferences": [controller_ref(set)]});
+    meta["labels"] = labels;
     if let (Some(a), Some(m)) = (template.at("/metadata/annotations"), meta.as_object_mut()) {
         m.insert("annotations".into(), a.clone());
     }
-    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec})
+    let mut pod = json!({"apiVersion": "v1", "kind": "Pod"});
+    pod["metadata"] = meta;
+    pod["spec"] = spec;
+    pod
 }
 
 fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64) {
