@@ -372,6 +372,12 @@ impl Sim {
         self.shared.read(Store::current_rv)
     }
 
+    /// The writes to the store since it started, by type: `((group, plural), count)`. Every
+    /// write counts (API requests' and the simulated controllers'), deletes included.
+    pub fn writes_by_type(&self) -> Vec<(store::TypeKey, u64)> {
+        self.shared.read(Store::writes_by_type)
+    }
+
     /// Drops all retained watch history: any watch from an older resourceVersion gets 410.
     pub fn compact(&self) {
         self.shared.write(Store::compact);

@@ -76,6 +76,8 @@ pub struct Store {
     ip_counter: u32,
     /// Indexes maintained by `put`/`remove` so that controllers need no full scans.
     index: Index,
+    /// Writes (creates, updates, deletes) since the store was made, by group and plural.
+    writes: BTreeMap<String, BTreeMap<String, u64>>,
 }
 
 /// Secondary indexes of the store.
@@ -163,6 +165,7 @@ impl Store {
             uid_counter: 0,
             ip_counter: 0,
             index: Index::default(),
+            writes: BTreeMap::new(),
         }
     }
 
@@ -359,12 +362,34 @@ impl Store {
     }
 
     fn record(&mut self, ev: StoredEvent) {
+        let by_plural = match self.writes.get_mut(ev.group.as_str()) {
+            Some(m) => m,
+            None => self.writes.entry(ev.group.clone()).or_default(),
+        };
+        match by_plural.get_mut(ev.plural.as_str()) {
+            Some(n) => *n += 1,
+            None => {
+                by_plural.insert(ev.plural.clone(), 1);
+            }
+        }
         self.events.push_back(ev);
         while self.events.len() > self.window {
             if let Some(old) = self.events.pop_front() {
                 self.compacted = old.rv;
             }
         }
+    }
+
+    /// The number of writes (creates, updates, deletes; each moves the resourceVersion) since
+    /// the store was made, by type: `((group, plural), count)`, sorted by group and plural.
+    pub fn writes_by_type(&self) -> Vec<(TypeKey, u64)> {
+        self.writes
+            .iter()
+            .flat_map(|(group, m)| {
+                m.iter()
+                    .map(|(plural, n)| ((group.clone(), plural.clone()), *n))
+            })
+            .collect()
     }
 
     /// Forgets all retained history (the next watch from any older resourceVersion gets 410).
@@ -415,6 +440,27 @@ pub fn obj_key(obj: &Value) -> ObjKey {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn writes_are_counted_by_type_deletes_included() {
+        let mut s = Store::new(Registry::builtin(), 3);
+        let cm = |data: Value| json!({"metadata": {"name": "a", "namespace": "d"}, "data": data});
+        s.put("", "configmaps", cm(json!({})));
+        s.put("", "configmaps", cm(json!({"k": "v"})));
+        s.put(
+            "apps",
+            "statefulsets",
+            json!({"metadata": {"name": "b", "namespace": "d"}}),
+        );
+        assert!(s.remove("", "configmaps", "d", "a").is_some());
+        assert_eq!(
+            s.writes_by_type(),
+            vec![
+                (("".to_string(), "configmaps".to_string()), 3),
+                (("apps".to_string(), "statefulsets".to_string()), 1),
+            ]
+        );
+    }
 
     #[test]
     fn single_counter_and_history() {
