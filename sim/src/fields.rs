@@ -422,6 +422,13 @@ pub struct ApplyRequest<'a> {
 /// Server-side apply of `cfg` onto `live` (an empty object for create-on-apply). Returns the new
 /// object with `managedFields` updated, or the conflicts.
 ///
+/// Other managers' entries are read in their `FieldsV1` form where they are only looked up
+/// (conflicts, shared ownership), and parsed and rendered again only when they lose a field: to
+/// a forced conflict, or because it left the object. Only the parts of the object the apply
+/// changed (see [`differing_parts`]) are walked for that; elsewhere the result has the same
+/// fields as `live`. Entries as the server writes them (every path of an entry is a field of
+/// the object) come out as a whole-object computation would leave them.
+///
 /// # Errors
 /// The list of conflicts when `force` is false and another manager owns a field of `cfg` with a
 /// different value.
@@ -431,60 +438,151 @@ pub fn apply(
     shape: Shape<'_>,
     req: ApplyRequest<'_>,
 ) -> Result<Value, Vec<Conflict>> {
-    let mut entries = read_managed(live);
-    let cfg_set = field_set(cfg, shape);
-    let is_mine = |e: &ManagedEntry| {
-        e.manager == req.manager
-            && e.operation == "Apply"
-            && e.subresource.as_deref() == req.subresource
+    let is_mine = |e: &Value| {
+        e["manager"].as_str().unwrap_or_default() == req.manager
+            && e["operation"].as_str().unwrap_or("Update") == "Apply"
+            && e["subresource"].as_str() == req.subresource
     };
+    let mut result = live.clone();
+    // Taken out: the list is written back below, whatever it becomes.
+    let raw = match result
+        .pointer_mut("/metadata/managedFields")
+        .map(Value::take)
+    {
+        Some(Value::Array(entries)) => entries,
+        _ => Vec::new(),
+    };
+    let cfg_set = field_set(cfg, shape);
     let mut conflicts = Vec::new();
-    let mut forced: Vec<(usize, FieldPath)> = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
+    // Fields of other managers' entries that a forced apply takes, by entry.
+    let mut forced: Vec<Vec<&FieldPath>> = vec![Vec::new(); raw.len()];
+    for (i, e) in raw.iter().enumerate() {
         if is_mine(e) {
             continue;
         }
-        for p in e.fields.intersection(&cfg_set) {
-            if is_leaf(&cfg_set, p) && get_at(cfg, p) != get_at(live, p) {
+        for p in &cfg_set {
+            if trie_member(&e["fieldsV1"], p)
+                && is_leaf(&cfg_set, p)
+                && get_at(cfg, p) != get_at(live, p)
+            {
                 conflicts.push(Conflict {
-                    manager: e.manager.clone(),
+                    manager: e["manager"].as_str().unwrap_or_default().to_string(),
                     field: render_path(p),
                 });
-                forced.push((i, p.clone()));
+                forced[i].push(p);
             }
         }
     }
     if !conflicts.is_empty() && !req.force {
         return Err(conflicts);
     }
-    for (i, p) in forced {
-        entries[i].fields.remove(&p);
-    }
-    let old_mine: FieldSet = entries
+    // Other entries that lose a forced field are parsed now: the ownership checks below see
+    // them without it.
+    let mut losing: Vec<Option<ManagedEntry>> = raw
+        .iter()
+        .zip(&forced)
+        .map(|(e, f)| {
+            (!f.is_empty()).then(|| {
+                let mut parsed = parse_entry(e);
+                for p in f {
+                    parsed.fields.remove(*p);
+                }
+                parsed
+            })
+        })
+        .collect();
+    let old_mine: FieldSet = raw
         .iter()
         .filter(|e| is_mine(e))
-        .flat_map(|e| e.fields.iter().cloned())
+        .flat_map(|e| from_fields_v1(&e["fieldsV1"]))
         .collect();
-    let mut result = live.clone();
     let mut dropped: Vec<&FieldPath> = old_mine.difference(&cfg_set).collect();
     dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in dropped {
-        let owned_by_other = entries.iter().filter(|e| !is_mine(e)).any(|e| {
-            e.fields
-                .range(p.clone()..)
-                .next()
-                .is_some_and(|q| q.starts_with(p))
-        });
+        let owned_by_other =
+            raw.iter()
+                .zip(&losing)
+                .filter(|(e, _)| !is_mine(e))
+                .any(|(e, parsed)| match parsed {
+                    Some(parsed) => parsed
+                        .fields
+                        .range(p.clone()..)
+                        .next()
+                        .is_some_and(|q| q.starts_with(p)),
+                    None => trie_has(&e["fieldsV1"], p),
+                });
         if !owned_by_other {
             remove_at(&mut result, p);
         }
     }
     apply_merge(&mut result, cfg, shape, "");
-    entries.retain(|e| !is_mine(e));
-    entries.push(ManagedEntry::written(req, "Apply", cfg_set));
-    prune_entries(&mut entries, &field_set(&result, shape));
-    write_managed(&mut result, &entries);
+    let Some(dirty) = differing_parts(live, &result) else {
+        return apply_full(live, cfg, shape, req);
+    };
+    // Walked: the changed parts, and those `cfg` sets (whose fields make the new entry).
+    let walked: Vec<FieldPath> = dirty
+        .iter()
+        .cloned()
+        .chain(owned_parts(cfg, shape).into_iter().map(|(path, ..)| path))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let under_walked = |p: &FieldPath| walked.iter().any(|d| p.starts_with(d));
+    let result_sub = field_set_under(&result, shape, &walked);
+    let mut out = Vec::with_capacity(raw.len() + 1);
+    for (e, parsed) in raw.into_iter().zip(losing.iter_mut()) {
+        if is_mine(&e) {
+            continue;
+        }
+        let touched = dirty.iter().any(|d| trie_has(&e["fieldsV1"], d));
+        if parsed.is_none() && !touched && has_members(&e) {
+            out.push(e);
+            continue;
+        }
+        let lost = parsed.is_some();
+        let mut parsed = parsed.take().unwrap_or_else(|| parse_entry(&e));
+        let before = parsed.fields.len();
+        parsed
+            .fields
+            .retain(|p| !under_walked(p) || result_sub.contains(p));
+        if parsed.fields.is_empty() {
+            continue;
+        }
+        if lost || parsed.fields.len() != before {
+            out.push(render_entry(&parsed));
+        } else {
+            out.push(e);
+        }
+    }
+    // `cfg_set` lies under the parts `cfg` sets, all walked.
+    let mut mine: FieldSet = cfg_set;
+    mine.retain(|p| result_sub.contains(p));
+    if !mine.is_empty() {
+        out.push(render_entry(&ManagedEntry::written(req, "Apply", mine)));
+    }
+    put_managed(&mut result, out);
     Ok(result)
+}
+
+/// Whether `path` is a member of a `FieldsV1` trie: its node is a leaf (`{}`) or carries `.`.
+fn trie_member(trie: &Value, path: &[String]) -> bool {
+    let mut node = trie;
+    for seg in path {
+        match node.get(seg) {
+            Some(n) => node = n,
+            None => return false,
+        }
+    }
+    !path.is_empty()
+        && node
+            .as_object()
+            .is_some_and(|m| m.is_empty() || m.contains_key("."))
+}
+
+/// Whether a stored entry is an object whose `fieldsV1` has a member (an entry without one is
+/// dropped, as [`write_managed`] drops it).
+fn has_members(entry: &Value) -> bool {
+    entry["fieldsV1"].as_object().is_some_and(|m| !m.is_empty())
 }
 
 /// Records a non-apply write by `manager`: fields whose value it changed move to its `Update`
@@ -747,6 +845,71 @@ fn record_update_full(
     write_managed(new, &entries);
 }
 
+/// [`apply`] computed over the whole object: every entry parsed and rendered again, the field
+/// set of all of the result. Used when `live` or its `metadata` is not an object, and by the
+/// tests as the reference.
+fn apply_full(
+    live: &Value,
+    cfg: &Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+) -> Result<Value, Vec<Conflict>> {
+    let mut entries = read_managed(live);
+    let cfg_set = field_set(cfg, shape);
+    let is_mine = |e: &ManagedEntry| {
+        e.manager == req.manager
+            && e.operation == "Apply"
+            && e.subresource.as_deref() == req.subresource
+    };
+    let mut conflicts = Vec::new();
+    let mut forced: Vec<(usize, FieldPath)> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if is_mine(e) {
+            continue;
+        }
+        for p in e.fields.intersection(&cfg_set) {
+            if is_leaf(&cfg_set, p) && get_at(cfg, p) != get_at(live, p) {
+                conflicts.push(Conflict {
+                    manager: e.manager.clone(),
+                    field: render_path(p),
+                });
+                forced.push((i, p.clone()));
+            }
+        }
+    }
+    if !conflicts.is_empty() && !req.force {
+        return Err(conflicts);
+    }
+    for (i, p) in forced {
+        entries[i].fields.remove(&p);
+    }
+    let old_mine: FieldSet = entries
+        .iter()
+        .filter(|e| is_mine(e))
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    let mut result = live.clone();
+    let mut dropped: Vec<&FieldPath> = old_mine.difference(&cfg_set).collect();
+    dropped.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in dropped {
+        let owned_by_other = entries.iter().filter(|e| !is_mine(e)).any(|e| {
+            e.fields
+                .range(p.clone()..)
+                .next()
+                .is_some_and(|q| q.starts_with(p))
+        });
+        if !owned_by_other {
+            remove_at(&mut result, p);
+        }
+    }
+    apply_merge(&mut result, cfg, shape, "");
+    entries.retain(|e| !is_mine(e));
+    entries.push(ManagedEntry::written(req, "Apply", cfg_set));
+    prune_entries(&mut entries, &field_set(&result, shape));
+    write_managed(&mut result, &entries);
+    Ok(result)
+}
+
 /// Drops from every entry the fields not `present` in the object, then the empty entries.
 fn prune_entries(entries: &mut Vec<ManagedEntry>, present: &FieldSet) {
     for e in entries.iter_mut() {
@@ -958,6 +1121,26 @@ mod tests {
             }
         }
 
+        /// One field of an apply configuration: (which field, a small integer choosing the value).
+        fn config_edit(cfg: &mut Value, part: u8, n: u8) {
+            let v = json!(format!("v{n}"));
+            match part % 9 {
+                0 => cfg["status"]["phase"] = json!(["Pending", "Running"][n as usize % 2]),
+                1 => {
+                    cfg["status"]["conditions"] = json!([{"type": "Ready", "status": if n.is_multiple_of(2) { "True" } else { "False" }}])
+                }
+                2 => cfg["spec"]["containers"] = json!([{"name": "fe", "image": v}]),
+                3 => {
+                    cfg["spec"]["containers"] = json!([{"name": "fe", "env": [{"name": format!("E{}", n % 3), "value": "x"}]}])
+                }
+                4 => cfg["metadata"]["labels"][format!("l{}", n % 3)] = v,
+                5 => cfg["metadata"]["labels"]["app"] = json!("x"),
+                6 => cfg["spec"]["nodeName"] = v,
+                7 => cfg["metadata"]["finalizers"] = json!([format!("f{}", n % 2), "g"]),
+                _ => cfg["spec"]["containers"] = json!([{"name": "side", "command": ["run", v]}]),
+            }
+        }
+
         proptest! {
             /// A create's entry, built in one walk, is the whole-object computation's.
             #[test]
@@ -998,6 +1181,45 @@ mod tests {
                     record_update_full(Some(&current), &mut full, Shape::Builtin, req);
                     prop_assert_eq!(&fast, &full);
                     current = fast;
+                }
+            }
+
+            /// `apply` against `apply_full` on sequences of applies (several managers, forced
+            /// or not, to the main resource and to `status`) mixed with updates.
+            #[test]
+            fn apply_same_as_full(steps in prop::collection::vec((0u8..3, 0u8..3, any::<bool>(), any::<bool>(), prop::collection::vec((0u8..9, 0u8..6), 0..4)), 1..10)) {
+                let managers = ["a", "b", "kubelet"];
+                let mut current = base();
+                let create = ApplyRequest { manager: "a", force: false, api_version: "v1", subresource: None, now: "t0" };
+                record_update_full(None, &mut current, Shape::Builtin, create);
+                for (i, (kind, m, force, status, edits)) in steps.into_iter().enumerate() {
+                    let now = format!("t{}", i + 1);
+                    let req = ApplyRequest {
+                        manager: managers[m as usize],
+                        force,
+                        api_version: "v1",
+                        subresource: status.then_some("status"),
+                        now: &now,
+                    };
+                    if kind == 2 {
+                        let mut next = current.clone();
+                        for (part, n) in edits {
+                            edit(&mut next, part, n);
+                        }
+                        record_update_full(Some(&current), &mut next, Shape::Builtin, req);
+                        current = next;
+                        continue;
+                    }
+                    let mut cfg = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}});
+                    for (part, n) in edits {
+                        config_edit(&mut cfg, part, n);
+                    }
+                    let fast = apply(&current, &cfg, Shape::Builtin, req);
+                    let full = apply_full(&current, &cfg, Shape::Builtin, req);
+                    prop_assert_eq!(&fast, &full);
+                    if let Ok(next) = fast {
+                        current = next;
+                    }
                 }
             }
         }
