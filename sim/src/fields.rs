@@ -425,8 +425,8 @@ pub struct ApplyRequest<'a> {
 /// Other managers' entries are read in their `FieldsV1` form where they are only looked up
 /// (conflicts, shared ownership), and parsed and rendered again only when they lose a field: to
 /// a forced conflict, or because it left the object. Only the parts of the object the apply
-/// changed (see [`differing_parts`]) are walked for that; elsewhere the result has the same
-/// fields as `live`. Entries as the server writes them (every path of an entry is a field of
+/// changed (see [`differing_parts`]) and those `cfg` sets are walked for that; elsewhere the
+/// result has the same fields as `live`. Entries as the server writes them (every path of an entry is a field of
 /// the object) come out as a whole-object computation would leave them.
 ///
 /// # Errors
@@ -566,16 +566,9 @@ pub fn apply(
 
 /// Whether `path` is a member of a `FieldsV1` trie: its node is a leaf (`{}`) or carries `.`.
 fn trie_member(trie: &Value, path: &[String]) -> bool {
-    let mut node = trie;
-    for seg in path {
-        match node.get(seg) {
-            Some(n) => node = n,
-            None => return false,
-        }
-    }
     !path.is_empty()
-        && node
-            .as_object()
+        && trie_node(trie, path)
+            .and_then(Value::as_object)
             .is_some_and(|m| m.is_empty() || m.contains_key("."))
 }
 
@@ -746,14 +739,12 @@ fn field_set_under(obj: &Value, shape: Shape<'_>, parts: &[FieldPath]) -> FieldS
 
 /// Whether a `FieldsV1` trie has a node at `path`.
 fn trie_has(trie: &Value, path: &[String]) -> bool {
-    let mut node = trie;
-    for seg in path {
-        match node.get(seg) {
-            Some(n) => node = n,
-            None => return false,
-        }
-    }
-    true
+    trie_node(trie, path).is_some()
+}
+
+/// The node of a `FieldsV1` trie at `path`, if any.
+fn trie_node<'t>(trie: &'t Value, path: &[String]) -> Option<&'t Value> {
+    path.iter().try_fold(trie, |node, seg| node.get(seg))
 }
 
 /// One `managedFields` entry parsed (defaults for what is missing).
