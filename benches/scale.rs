@@ -34,6 +34,8 @@
 //! under a profiler (whitespace-separated command put before the operator's); memory and CPU
 //! are then read from the operator process below the wrapper, which is killed (SIGKILL) at
 //! the end, so that a heap profiler's "leaked" figure is the steady-state heap.
+//! `SCALE_SIM_LOG=<filter>` logs the simulator (tracing's `EnvFilter` syntax) on stderr:
+//! `kube_sim::controllers=debug` gives the length and writes of each pass of its control loop.
 //! `SCALE_KEEP_JOURNAL=<dir>` copies each run's journal and operator log to `<dir>/<clusters>/`
 //! (for `starrocks-operator replay --journal <dir>/<clusters>/journal`).
 //! Linux only (reads `/proc`).
@@ -393,6 +395,15 @@ async fn run(
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // The simulator's own logs, on stderr, when asked: e.g. `kube_sim::controllers=debug` for
+    // the length and writes of every pass of its control loop.
+    if let Ok(filter) = std::env::var("SCALE_SIM_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let sizes: Vec<usize> = std::env::var("SCALE_CLUSTERS")
         .unwrap_or_else(|_| "1,100,1000".into())
         .split(',')

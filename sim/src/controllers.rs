@@ -3,6 +3,13 @@
 //! after every change and at a short resync interval. Controllers write through the same API
 //! verbs as clients (so resourceVersions, events and managedFields are real), but not over HTTP
 //! (so they do not appear in the audit log).
+//!
+//! Unlike a real controller manager, whose controllers run side by side, the controllers here
+//! take turns on one thread, and each scans all of its objects on every pass. Under a large
+//! burst of work a pass grows long (at 1,000 clusters, up to 3.8 s when the FE pods turn
+//! Ready), and what a controller would do for an object created meanwhile waits for the next
+//! pass. Bounding each controller's turn made the scale run slower (more passes, each one a
+//! full scan); short passes need controllers that start from the store's changes.
 
 use crate::jsonpath::JsonPath;
 use std::sync::Arc;
@@ -54,7 +61,7 @@ fn run(
     loop {
         let failures = lock(&sh.pod_failures).clone();
         let started = std::time::Instant::now();
-        let wrote = {
+        let writes = {
             let mut held = sh.hold();
             gc::pass(held.store(), &sh.clock);
             held.checkpoint();
@@ -65,8 +72,16 @@ fn run(
             kubelet.pass(&mut held, &sh.clock, sh.options.pod_ready_delay, &failures);
             held.checkpoint();
             eps.pass(&mut held, &sh.clock);
-            held.own_writes() > 0
+            held.own_writes()
         };
+        // One event per pass, for a subscriber at debug level for this module: how long the
+        // controllers held the store and how much they wrote.
+        tracing::debug!(
+            pass_ms = started.elapsed().as_secs_f64() * 1000.0,
+            writes,
+            "control loop pass"
+        );
+        let wrote = writes > 0;
         // Changes made during the pass (its own and others') start no second pass at once; one
         // that a controller had already gone past is picked up at the resync.
         changed.borrow_and_update();
