@@ -599,21 +599,17 @@ fn merge_subresource(t: &Target, old: &Value, mut new: Value) -> Value {
             // Everything but `status` (and the managedFields replaced) is copied from `old`;
             // the old status is not copied only to be dropped.
             let mut m = Map::new();
-            for (k, v) in old_map {
-                match (k.as_str(), v, &managed) {
-                    ("status", _, _) => {}
-                    ("metadata", Value::Object(meta), Some(_)) => {
-                        let meta = meta
-                            .iter()
+            for (k, v) in old_map.iter().filter(|(k, _)| *k != "status") {
+                let v = match v {
+                    Value::Object(meta) if k == "metadata" && managed.is_some() => Value::Object(
+                        meta.iter()
                             .filter(|(mk, _)| *mk != "managedFields")
                             .map(|(mk, mv)| (mk.clone(), mv.clone()))
-                            .collect();
-                        m.insert(k.clone(), Value::Object(meta));
-                    }
-                    _ => {
-                        m.insert(k.clone(), v.clone());
-                    }
-                }
+                            .collect(),
+                    ),
+                    _ => v.clone(),
+                };
+                m.insert(k.clone(), v);
             }
             if let Some(s) = new.get_mut("status").map(Value::take) {
                 m.insert("status".into(), s);

@@ -362,6 +362,7 @@ impl Store {
     }
 
     fn record(&mut self, ev: StoredEvent) {
+        // Looked up by `&str` first: counting a write allocates only for a type's first one.
         let by_plural = match self.writes.get_mut(ev.group.as_str()) {
             Some(m) => m,
             None => self.writes.entry(ev.group.clone()).or_default(),
