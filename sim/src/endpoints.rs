@@ -7,7 +7,7 @@
 //! `publishNotReadyAddresses`), `serving` and `terminating`.
 
 use crate::jsonpath::JsonPath;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ use crate::clock::SimClock;
 use crate::controllers::{self, controller_ref, pod_ready, safe_hash};
 use crate::selectors::{LabelSelector, Requirement};
 use crate::state::Access;
-use crate::store::Store;
+use crate::store::{EventKind, Store, StoredEvent};
 
 /// Label naming the Service of a slice.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -27,10 +27,19 @@ const MANAGER: &str = "endpointslice-controller.k8s.io";
 /// Services whose selector matches a pod that was added, changed or removed (by its labels
 /// before or after the change). A Service that is not dirty, and whose own and whose slice's
 /// resourceVersions are those of its last pass that was a no-op, is skipped.
+///
+/// Only the Services that changed, whose slice changed, or whose selector matches a pod that
+/// changed since the last pass (read from the store's history), and those not yet idle, are
+/// looked at; every Service on the first pass and when that history is gone.
 #[derive(Debug, Default)]
 pub struct EndpointSliceController {
     idle: HashMap<(String, String), Inputs>,
+    /// Namespace -> its pods, for the namespaces that have Services.
     pods: HashMap<String, NamespacePods>,
+    /// Namespace -> Service name -> selector, as of the last pass.
+    services: HashMap<String, BTreeMap<String, LabelSelector>>,
+    changes: controllers::Changes,
+    pending: controllers::Pending,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +100,27 @@ impl NamespacePods {
         touched
     }
 
+    /// Applies one change of a pod of this namespace to the snapshot and returns the label
+    /// sets of the pod before and after it.
+    fn apply(&mut self, ev: &StoredEvent) -> Vec<Value> {
+        let name = ev.object["metadata"]["name"].as_str().unwrap_or_default();
+        let mut touched = Vec::new();
+        if let Some((_, old_labels)) = self.pods.remove(name) {
+            unindex(&mut self.by_label, name, &old_labels);
+            touched.push(old_labels);
+        }
+        if ev.kind != EventKind::Deleted {
+            let labels = ev.object["metadata"]["labels"].clone();
+            index(&mut self.by_label, name, &labels);
+            self.pods.insert(
+                name.to_string(),
+                (controllers::rv_of(&ev.object), labels.clone()),
+            );
+            touched.push(labels);
+        }
+        touched
+    }
+
     /// The names of the pods that may match `selector`, in name order: those that carry the
     /// label of its narrowest `key=value` requirement, as of the last pass; `None` when it
     /// has no such requirement (every pod may match). A pod changed since the last pass is
@@ -142,6 +172,13 @@ fn unindex(by_label: &mut HashMap<(String, String), BTreeSet<String>>, pod: &str
     }
 }
 
+/// The selector of a Service (`spec.selector`; empty when it has none).
+fn selector_of(svc: &Value) -> LabelSelector {
+    svc.at("/spec/selector")
+        .map(LabelSelector::from_map)
+        .unwrap_or_default()
+}
+
 fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
     match target {
         Value::Number(n) => n.as_i64(),
@@ -161,72 +198,133 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
 }
 
 impl EndpointSliceController {
-    /// One pass over all Services.
+    /// Makes the next pass look at every object, as if its history had been compacted (an
+    /// informer's resync); what it then does, a change-driven pass should have done already.
+    pub fn resync(&mut self) {
+        self.changes.reset();
+    }
+
+    /// One pass over the Services that may need their slice written (see the type's doc).
     pub fn pass(&mut self, access: &mut impl Access, clock: &SimClock) {
         let store = access.store();
-        let services: Vec<((String, String), LabelSelector)> = store
-            .list("", "services", None)
-            .into_iter()
-            .map(|svc| {
-                let selector = svc
-                    .at("/spec/selector")
-                    .map(LabelSelector::from_map)
-                    .unwrap_or_default();
-                (crate::store::obj_key(svc), selector)
-            })
-            .collect();
-        let live: std::collections::HashSet<&(String, String)> =
-            services.iter().map(|(k, _)| k).collect();
-        self.idle.retain(|k, _| live.contains(k));
-        let namespaces: std::collections::HashSet<&str> =
-            services.iter().map(|((ns, _), _)| ns.as_str()).collect();
-        self.pods.retain(|ns, _| namespaces.contains(ns.as_str()));
-        let mut touched: HashMap<&str, Vec<Value>> = HashMap::new();
-        for ns in namespaces {
-            let changed = self
-                .pods
-                .entry(ns.to_string())
-                .or_default()
-                .refresh(store, ns);
-            if !changed.is_empty() {
-                touched.insert(ns, changed);
+        let mut touched: HashMap<String, Vec<Value>> = HashMap::new();
+        match self.changes.read(store) {
+            Some(changes) => {
+                let mut emptied = BTreeSet::new();
+                for ev in changes {
+                    match (ev.group.as_str(), ev.plural.as_str()) {
+                        ("", "pods") => {
+                            // Only namespaces with Services keep a snapshot.
+                            if let Some(pods) = self.pods.get_mut(&ev.namespace) {
+                                let labels = pods.apply(ev);
+                                touched
+                                    .entry(ev.namespace.clone())
+                                    .or_default()
+                                    .extend(labels);
+                            }
+                        }
+                        ("", "services") => {
+                            let (ns, name) = crate::store::obj_key(&ev.object);
+                            let in_ns = self.services.entry(ns.clone()).or_default();
+                            if ev.kind == EventKind::Deleted {
+                                in_ns.remove(&name);
+                                if in_ns.is_empty() {
+                                    emptied.insert(ns.clone());
+                                }
+                            } else {
+                                in_ns.insert(name.clone(), selector_of(&ev.object));
+                                emptied.remove(&ns);
+                                if !self.pods.contains_key(&ns) {
+                                    let mut pods = NamespacePods::default();
+                                    pods.refresh(store, &ns);
+                                    self.pods.insert(ns.clone(), pods);
+                                }
+                            }
+                            self.pending.push((ns, name));
+                        }
+                        ("discovery.k8s.io", "endpointslices") => {
+                            if let Some(svc) = ev
+                                .object
+                                .at("/metadata/labels")
+                                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                                .and_then(Value::as_str)
+                            {
+                                self.pending.push((ev.namespace.clone(), svc.to_string()));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                for ns in emptied {
+                    if self.services.get(&ns).is_some_and(BTreeMap::is_empty) {
+                        self.services.remove(&ns);
+                        self.pods.remove(&ns);
+                    }
+                }
+            }
+            None => {
+                self.services.clear();
+                for svc in store.list("", "services", None) {
+                    let (ns, name) = crate::store::obj_key(svc);
+                    self.services
+                        .entry(ns)
+                        .or_default()
+                        .insert(name, selector_of(svc));
+                }
+                let services = &self.services;
+                self.idle
+                    .retain(|(ns, name), _| services.get(ns).is_some_and(|m| m.contains_key(name)));
+                self.pods.retain(|ns, _| services.contains_key(ns));
+                for (ns, names) in services {
+                    let changed = self.pods.entry(ns.clone()).or_default().refresh(store, ns);
+                    if !changed.is_empty() {
+                        touched.insert(ns.clone(), changed);
+                    }
+                    for name in names.keys() {
+                        self.pending.push((ns.clone(), name.clone()));
+                    }
+                }
             }
         }
-        for (key, selector) in &services {
-            let pods_changed = !selector.is_empty()
-                && touched
-                    .get(key.0.as_str())
-                    .is_some_and(|labels| labels.iter().any(|l| selector.matches_labels(l)));
-            let inputs = |store: &Store, slice: String| Inputs {
-                service_rv: store
-                    .get("", "services", &key.0, &key.1)
-                    .map(controllers::rv_of)
-                    .unwrap_or(0),
+        // Services selecting a pod that changed (by its labels before or after the change) are
+        // visited whatever their last pass.
+        for (ns, labels) in &touched {
+            for (name, selector) in self.services.get(ns).into_iter().flatten() {
+                if !selector.is_empty() && labels.iter().any(|l| selector.matches_labels(l)) {
+                    let key = (ns.clone(), name.clone());
+                    self.idle.remove(&key);
+                    self.pending.push(key);
+                }
+            }
+        }
+        for key in self.pending.take() {
+            access.checkpoint();
+            let store = access.store();
+            let Some(svc) = store.get_shared("", "services", &key.0, &key.1) else {
+                self.idle.remove(&key);
+                continue;
+            };
+            let slice = format!("{}-{}", key.1, safe_hash(&svc["metadata"]["uid"], 5));
+            let before = Inputs {
+                service_rv: controllers::rv_of(&svc),
                 slice_rv: store
                     .get("discovery.k8s.io", "endpointslices", &key.0, &slice)
                     .map(controllers::rv_of)
                     .unwrap_or(0),
                 slice,
             };
-            if !pods_changed
-                && let Some(last) = self.idle.get(key)
-                && inputs(access.store(), last.slice.clone()) == *last
-            {
+            if self.idle.get(&key) == Some(&before) {
                 continue;
             }
-            access.checkpoint();
-            let store = access.store();
-            let Some(svc) = store.get_shared("", "services", &key.0, &key.1) else {
-                continue;
-            };
-            let slice_name = format!("{}-{}", key.1, safe_hash(&svc["metadata"]["uid"], 5));
-            let before = inputs(store, slice_name.clone());
             let mark = controllers::Mark::new(store);
-            self.reconcile(store, clock, &svc, &slice_name);
+            self.reconcile(store, clock, &svc, &before.slice);
             if mark.no_op(store) {
-                self.idle.insert(key.clone(), before);
+                self.idle.insert(key, before);
             } else {
-                self.idle.remove(key);
+                // Its writes queue it again (its slice's change); an error does not, so it is
+                // retried next pass.
+                self.idle.remove(&key);
+                self.pending.push(key);
             }
         }
     }

@@ -6,7 +6,7 @@
 //! `restartCount`, reason `CrashLoopBackOff`).
 
 use crate::jsonpath::JsonPath;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::clock::SimClock;
 use crate::controllers;
 use crate::state::Access;
-use crate::store::Store;
+use crate::store::{EventKind, Store};
 
 /// Field manager of kubelet status writes.
 pub const KUBELET: &str = "kubelet";
@@ -60,16 +60,31 @@ pub fn image_matches(pattern: &str, image: &str) -> bool {
 /// no-op in a state that no longer depends on time (started, not crash-looping), with the
 /// failure patterns of that pass: such a pod is skipped while both are unchanged. A pod whose
 /// last pass was a no-op before it started is skipped, while unchanged, until its start time.
+/// Only the pods that changed since the last pass (read from the store's history), those due
+/// to start, and those crash-looping are looked at.
 #[derive(Debug, Default)]
 pub struct Kubelet {
     seen: HashMap<String, Instant>,
     idle: HashMap<String, u64>,
     starting: HashMap<String, u64>,
     failures: Vec<(String, PodFailure)>,
+    changes: controllers::Changes,
+    pending: controllers::Pending,
+    /// Pods waiting to start, by the real instant their start is due: queued again then (a
+    /// change before that queues them anyway).
+    due: BTreeMap<Instant, Vec<(String, String)>>,
 }
 
 impl Kubelet {
-    /// One pass over all pods.
+    /// Makes the next pass look at every object, as if its history had been compacted (an
+    /// informer's resync); what it then does, a change-driven pass should have done already.
+    pub fn resync(&mut self) {
+        self.changes.reset();
+    }
+
+    /// One pass over the pods that changed since the last pass and those left waiting (all
+    /// pods on the first pass, after the failure patterns change, and when the store's history
+    /// since the last pass is gone).
     pub fn pass(
         &mut self,
         access: &mut impl Access,
@@ -82,42 +97,62 @@ impl Kubelet {
             self.failures = failures.to_vec();
             self.idle.clear();
             self.starting.clear();
+            self.changes.reset();
         }
-        self.seen.retain(|uid, _| store.has_uid(uid));
-        self.idle.retain(|uid, _| store.has_uid(uid));
-        self.starting.retain(|uid, _| store.has_uid(uid));
-        let todo: Vec<(String, String)> = store
-            .list("", "pods", None)
-            .into_iter()
-            .filter(|p| {
-                let uid = p
-                    .at("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let rv = controllers::rv_of(p);
-                let waiting = self.starting.get(uid) == Some(&rv)
-                    && self
-                        .seen
-                        .get(uid)
-                        .is_some_and(|since| !clock.elapsed(*since, delay));
-                !waiting && self.idle.get(uid) != Some(&rv)
-            })
-            .map(crate::store::obj_key)
-            .collect();
-        for (ns, name) in todo {
+        let later = self.due.split_off(&Instant::now());
+        for key in std::mem::replace(&mut self.due, later)
+            .into_values()
+            .flatten()
+        {
+            self.pending.push(key);
+        }
+        match self.changes.read(store) {
+            Some(changes) => {
+                for ev in changes.filter(|ev| ev.group.is_empty() && ev.plural == "pods") {
+                    if ev.kind == EventKind::Deleted
+                        && let Some(uid) = ev.object.at("/metadata/uid").and_then(Value::as_str)
+                        && !store.has_uid(uid)
+                    {
+                        self.seen.remove(uid);
+                        self.idle.remove(uid);
+                        self.starting.remove(uid);
+                    }
+                    self.pending.push(crate::store::obj_key(&ev.object));
+                }
+            }
+            None => {
+                self.seen.retain(|uid, _| store.has_uid(uid));
+                self.idle.retain(|uid, _| store.has_uid(uid));
+                self.starting.retain(|uid, _| store.has_uid(uid));
+                for pod in store.list("", "pods", None) {
+                    self.pending.push(crate::store::obj_key(pod));
+                }
+            }
+        }
+        for (ns, name) in self.pending.take() {
             access.checkpoint();
             let store = access.store();
             let Some(pod) = store.get_shared("", "pods", &ns, &name) else {
                 continue;
             };
-            if pod.at("/metadata/deletionTimestamp").is_some() {
-                continue;
-            }
             let uid = pod
                 .at("/metadata/uid")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            let rv = controllers::rv_of(&pod);
+            if self.starting.get(&uid) == Some(&rv)
+                && let Some(since) = self.seen.get(&uid)
+                && !clock.elapsed(*since, delay)
+            {
+                let at = *since + clock.real(delay);
+                self.due.entry(at).or_default().push((ns, name));
+                continue;
+            }
+            // Idle pods, and pods being deleted, wait for their next change.
+            if self.idle.get(&uid) == Some(&rv) || pod.at("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
             let since = *self.seen.entry(uid.clone()).or_insert_with(Instant::now);
             let started = clock.elapsed(since, delay);
             let images: Vec<String> = pod
@@ -153,10 +188,19 @@ impl Kubelet {
             }
             if mark.no_op(store) {
                 if !started {
-                    self.starting.insert(uid, controllers::rv_of(&pod));
+                    self.starting.insert(uid.clone(), rv);
                 } else if failure != Some(PodFailure::CrashLoop) {
-                    self.idle.insert(uid, controllers::rv_of(&pod));
+                    self.idle.insert(uid.clone(), rv);
                 }
+            }
+            // Visited again when due if it is waiting to start, next pass if crash-looping or
+            // written (then its change queues it anyway); not while idle.
+            let now_rv = store.get("", "pods", &ns, &name).map(controllers::rv_of);
+            if !started && now_rv == Some(rv) {
+                let at = since + clock.real(delay);
+                self.due.entry(at).or_default().push((ns, name));
+            } else if now_rv.is_some() && self.idle.get(&uid) != now_rv.as_ref() {
+                self.pending.push((ns, name));
             }
         }
     }

@@ -29,7 +29,7 @@ use crate::clock::SimClock;
 use crate::controllers::{self, CONTROLLER_MANAGER, controller_ref, pod_ready, safe_hash};
 use crate::options::SimOptions;
 use crate::state::Access;
-use crate::store::Store;
+use crate::store::{EventKind, Store};
 
 /// Label with the revision name on pods.
 pub const REVISION_LABEL: &str = "controller-revision-hash";
@@ -40,11 +40,15 @@ pub const POD_INDEX_LABEL: &str = "apps.kubernetes.io/pod-index";
 
 /// Controller memory: when each generation was first seen, and the inputs (set
 /// resourceVersion, last change of an owned object) of each set's last reconcile that was a
-/// no-op, so that it is not repeated while they are unchanged.
+/// no-op, so that it is not repeated while they are unchanged. Only the sets that changed, or
+/// whose owned objects changed, since the last pass (read from the store's history) and those
+/// not yet idle are looked at.
 #[derive(Debug, Default)]
 pub struct StatefulSetController {
     seen: HashMap<(String, String), (i64, Instant)>,
     idle: HashMap<(String, String), (u64, u64)>,
+    changes: controllers::Changes,
+    pending: controllers::Pending,
 }
 
 fn int_or_percent(v: Option<&Value>, total: i64, default: i64) -> i64 {
@@ -97,70 +101,97 @@ fn revision_of(pod: &Value) -> String {
 }
 
 impl StatefulSetController {
-    /// One pass over all StatefulSets.
+    /// Makes the next pass look at every object, as if its history had been compacted (an
+    /// informer's resync); what it then does, a change-driven pass should have done already.
+    pub fn resync(&mut self) {
+        self.changes.reset();
+    }
+
+    /// One pass over the StatefulSets that changed, or whose pods or ControllerRevisions
+    /// changed, since the last pass, and those left waiting for the observedGeneration lag (all
+    /// sets on the first pass and when the store's history since the last pass is gone).
     pub fn pass(&mut self, access: &mut impl Access, clock: &SimClock, opts: &SimOptions) {
-        struct Item {
-            key: (String, String),
-            generation: i64,
-            observed: Option<i64>,
-            inputs: (u64, u64),
-        }
         let store = access.store();
-        let items: Vec<Item> = store
-            .list("apps", "statefulsets", None)
-            .into_iter()
-            .filter(|set| set.at("/metadata/deletionTimestamp").is_none())
-            .map(|set| {
-                let uid = set
-                    .at("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                Item {
-                    key: crate::store::obj_key(set),
-                    generation: set
-                        .at("/metadata/generation")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(1),
-                    observed: set.at("/status/observedGeneration").and_then(Value::as_i64),
-                    inputs: (controllers::rv_of(set), store.dependents_changed(uid)),
+        match self.changes.read(store) {
+            Some(changes) => {
+                for ev in changes {
+                    if ev.group == "apps" && ev.plural == "statefulsets" {
+                        let key = crate::store::obj_key(&ev.object);
+                        if ev.kind == EventKind::Deleted
+                            && store.get("apps", "statefulsets", &key.0, &key.1).is_none()
+                        {
+                            self.seen.remove(&key);
+                            self.idle.remove(&key);
+                        }
+                        self.pending.push(key);
+                    } else {
+                        // A change of an owned object (a pod, a ControllerRevision), or of
+                        // one that was owned before the change.
+                        for obj in std::iter::once(&ev.object).chain(&ev.previous) {
+                            for key in controllers::owners_of(store, obj, "apps", "statefulsets") {
+                                self.pending.push(key);
+                            }
+                        }
+                    }
                 }
-            })
-            .collect();
-        let live: std::collections::HashSet<(String, String)> = store
-            .list("apps", "statefulsets", None)
-            .into_iter()
-            .map(crate::store::obj_key)
-            .collect();
-        self.seen.retain(|k, _| live.contains(k));
-        self.idle.retain(|k, _| live.contains(k));
-        for item in items {
-            let entry = self
-                .seen
-                .entry(item.key.clone())
-                .or_insert((item.generation, Instant::now()));
-            if entry.0 != item.generation {
-                *entry = (item.generation, Instant::now());
             }
-            if item.observed != Some(item.generation)
-                && !clock.elapsed(entry.1, opts.observed_generation_lag)
-            {
-                continue;
+            None => {
+                let live: std::collections::HashSet<(String, String)> = store
+                    .list("apps", "statefulsets", None)
+                    .into_iter()
+                    .map(crate::store::obj_key)
+                    .collect();
+                self.seen.retain(|k, _| live.contains(k));
+                self.idle.retain(|k, _| live.contains(k));
+                for key in live {
+                    self.pending.push(key);
+                }
             }
-            if self.idle.get(&item.key) == Some(&item.inputs) {
-                continue;
-            }
+        }
+        for key in self.pending.take() {
             access.checkpoint();
             let store = access.store();
-            let Some(set) = store.get_shared("apps", "statefulsets", &item.key.0, &item.key.1)
-            else {
+            let Some(set) = store.get_shared("apps", "statefulsets", &key.0, &key.1) else {
                 continue;
             };
+            // A set being deleted waits for its next change.
+            if set.at("/metadata/deletionTimestamp").is_some() {
+                continue;
+            }
+            let generation = set
+                .at("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            let observed = set.at("/status/observedGeneration").and_then(Value::as_i64);
+            let uid = set
+                .at("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let inputs = (controllers::rv_of(&set), store.dependents_changed(uid));
+            let entry = self
+                .seen
+                .entry(key.clone())
+                .or_insert((generation, Instant::now()));
+            if entry.0 != generation {
+                *entry = (generation, Instant::now());
+            }
+            if observed != Some(generation) && !clock.elapsed(entry.1, opts.observed_generation_lag)
+            {
+                self.pending.push(key);
+                continue;
+            }
+            if self.idle.get(&key) == Some(&inputs) {
+                continue;
+            }
             let mark = controllers::Mark::new(store);
             reconcile(store, clock, &set);
             if mark.no_op(store) {
-                self.idle.insert(item.key, item.inputs);
+                self.idle.insert(key, inputs);
             } else {
-                self.idle.remove(&item.key);
+                // Its writes queue it again (a set's own change, or an owned object's); an
+                // error does not, so it is retried next pass.
+                self.idle.remove(&key);
+                self.pending.push(key);
             }
         }
     }

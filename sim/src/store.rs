@@ -401,6 +401,23 @@ impl Store {
         self.events.clear();
     }
 
+    /// Every retained change after `since` (all types), oldest first: the history a
+    /// change-driven controller reads to learn what to visit (see
+    /// [`crate::controllers::Changes`]). `None` when changes after `since` have been compacted
+    /// away (the caller must then look at everything, as an informer relists after `410 Gone`).
+    pub fn changes_since(&self, since: u64) -> Option<impl Iterator<Item = &StoredEvent>> {
+        if since < self.compacted {
+            return None;
+        }
+        let start = self.events.partition_point(|e| e.rv <= since);
+        Some(self.events.range(start..))
+    }
+
+    /// The type and key of the live object with this uid.
+    pub fn locate(&self, uid: &str) -> Option<&(TypeKey, ObjKey)> {
+        self.index.uids.get(uid)
+    }
+
     /// Events after `since` for one type (all namespaces), oldest first.
     ///
     /// # Errors
