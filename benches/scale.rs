@@ -34,6 +34,9 @@
 //! under a profiler (whitespace-separated command put before the operator's); memory and CPU
 //! are then read from the operator process below the wrapper, which is killed (SIGKILL) at
 //! the end, so that a heap profiler's "leaked" figure is the steady-state heap.
+//! `SCALE_WATCH_WINDOW=200000`: how many changes the simulator retains for watches (and its
+//! controllers); the default keeps the whole run's history, so no watch of the operator gets
+//! `410 Gone`; the simulator's peak resident memory, mostly this history, is printed on stderr.
 //! `SCALE_SIM_LOG=<filter>` logs the simulator (tracing's `EnvFilter` syntax) on stderr:
 //! `kube_sim::controllers=debug` gives the length and writes of each pass of its control loop.
 //! `SCALE_KEEP_JOURNAL=<dir>` copies each run's journal and operator log to `<dir>/<clusters>/`
@@ -216,11 +219,12 @@ async fn run(
     clusters: usize,
     ready: Duration,
     deadline: Duration,
+    window: usize,
 ) -> Result<Row, Box<dyn std::error::Error>> {
     let port = free_port()?;
     let sim = Sim::start(SimOptions {
         pod_ready_delay: ready,
-        watch_window: 200_000,
+        watch_window: window,
         ..SimOptions::default()
     })
     .await?;
@@ -300,6 +304,11 @@ async fn run(
         "  machine CPU busy until all Steady: {:.0}% of {} cores",
         100.0 * busy as f64 / total.max(1) as f64,
         std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    // The simulator's memory (this process; mostly the retained watch history).
+    eprintln!(
+        "  simulator peak RSS: {:.0} MiB (watch history: {window} events)",
+        memory_kib(std::process::id()).0 as f64 / 1024.0
     );
     let audit = sim.audit();
     let requests = audit.len();
@@ -421,6 +430,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(600),
     );
+    let window = std::env::var("SCALE_WATCH_WINDOW")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -429,7 +442,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for clusters in sizes {
-        let row = rt.block_on(run(clusters, ready, deadline))?;
+        let row = rt.block_on(run(clusters, ready, deadline, window))?;
         println!(
             "| {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
             row.clusters,
