@@ -93,6 +93,11 @@ impl RunningOperator {
         let _ = (&mut self.task).await;
     }
 
+    /// Whether the operator's task has ended (stopped, killed or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Kills the operator task at once, wherever it is (a crash), and waits until it is gone.
     pub async fn kill(self) {
         self.task.abort();

@@ -58,6 +58,23 @@ pub fn kustomize(dir: &str) -> Option<String> {
     Some(String::from_utf8(output.stdout).expect("kubectl prints UTF-8"))
 }
 
+/// Sends tracing output (`RUST_LOG`; by default the operator's and the kube runtime's debug
+/// events, which include every watch error, and the simulator's info) to libtest's captured output, which is printed only for a failing test. The
+/// runtime's threads inherit the test thread's capture, so each test shows its own operator's
+/// log; a log line of a task on another test's runtime cannot occur (runtimes are per test).
+pub fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,starrocks_operator=debug,kube_runtime=debug,kube_sim=info",
+        )
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
+}
+
 /// Fast simulated pods: Ready 100 ms after creation.
 pub fn sim_options() -> SimOptions {
     SimOptions {
@@ -98,6 +115,7 @@ impl Env {
 
     /// The simulator and the journal directory, the operator not started yet.
     pub async fn without_operator(options: SimOptions, config: ControllerConfig) -> Env {
+        capture_logs();
         let embedded = Embedded::start(options).await.expect("simulator starts");
         embedded
             .ensure_namespace("starrocks")
@@ -204,13 +222,41 @@ impl Env {
                 |c| steady_at(c, generation),
             )
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}; {}", self.operator_view(cluster)));
         // Every order check follows a Steady: let the witness see every write up to here.
         assert!(
             self.embedded.wait_for_witness(PHASE).await,
             "the witness did not catch up with the simulator within {PHASE:?}"
         );
         cluster
+    }
+
+    /// What the operator knows of `cluster`, for a timeout's message: whether its caches are
+    /// synced, whether its task still runs, how many reconciles it started, and the cluster's
+    /// journal records (the operator's log is printed with the failing test's output).
+    pub fn operator_view(&self, cluster: &StarRocksCluster) -> String {
+        let Some(op) = &self.operator else {
+            return "no operator running".into();
+        };
+        let records = match (&self.journal, &cluster.metadata.uid) {
+            (Some(journal), Some(uid)) => match journal.read(uid) {
+                Ok(records) => records
+                    .iter()
+                    .map(|r| format!("{} {} -> {}", r.event.kind(), r.before, r.after))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                Err(e) => format!("unreadable: {e}"),
+            },
+            _ => "no journal".into(),
+        };
+        format!(
+            "operator: caches ready {}, task finished {}, {} reconciles started; journal of {}: [{}]",
+            op.context.caches.ready(),
+            op.is_finished(),
+            op.context.reconcile_count(),
+            cluster.name_any(),
+            records
+        )
     }
 
     /// Waits until the lifecycle state is `state`.
