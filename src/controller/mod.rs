@@ -16,6 +16,7 @@ pub mod observe;
 pub mod reconcile;
 pub mod slices;
 pub mod status;
+pub mod synced;
 
 use crate::crd::StarRocksCluster;
 use crate::journal::{ClusterKey, JournalError, JournalStore};
@@ -113,6 +114,8 @@ pub struct Caches {
     pub endpoint_slices: Store<EndpointSlice>,
     /// The names of the cached EndpointSlices of each Service.
     pub slices_by_service: slices::SliceIndex,
+    /// Whether each cache (named by its kind) has had its first complete listing.
+    synced: Vec<(&'static str, synced::Synced)>,
 }
 
 impl Caches {
@@ -122,21 +125,27 @@ impl Caches {
     /// # Errors
     /// [`ReconcileError::CachesGone`] when a cache's writer is gone (the controller stopped).
     pub async fn wait_until_ready(&self) -> Result<(), ReconcileError> {
-        let gone = |_| ReconcileError::CachesGone;
-        self.clusters.wait_until_ready().await.map_err(gone)?;
-        self.stateful_sets.wait_until_ready().await.map_err(gone)?;
-        self.deployments.wait_until_ready().await.map_err(gone)?;
-        self.config_maps.wait_until_ready().await.map_err(gone)?;
-        self.endpoint_slices
-            .wait_until_ready()
-            .await
-            .map_err(gone)?;
+        for (_, synced) in &self.synced {
+            synced
+                .wait()
+                .await
+                .map_err(|_| ReconcileError::CachesGone)?;
+        }
         Ok(())
     }
 
-    /// Whether every cache has had its first complete listing (for `/readyz`).
+    /// Whether every cache has had its first complete listing (for `/readyz`; does not wait).
     pub fn ready(&self) -> bool {
-        futures::FutureExt::now_or_never(self.wait_until_ready()).is_some_and(|r| r.is_ok())
+        self.synced.iter().all(|(_, synced)| synced.is_synced())
+    }
+
+    /// The kinds whose cache has not had its first complete listing yet.
+    pub fn unsynced(&self) -> Vec<&'static str> {
+        self.synced
+            .iter()
+            .filter(|(_, synced)| !synced.is_synced())
+            .map(|(kind, _)| *kind)
+            .collect()
     }
 }
 
@@ -268,11 +277,11 @@ pub struct Operator {
     controller: Controller<StarRocksCluster>,
 }
 
-/// A reflector over `api` whose events also trigger the controller, and its cache. `slim`
-/// drops what the reconciler never reads from each object before it is cached (see
-/// [`observe::slim_stateful_set`]); `managedFields`, never read and often the largest part of
-/// an object, are dropped from every object. `on_event` sees each watcher event after the
-/// cache has applied it.
+/// A reflector over `api` whose events also trigger the controller, its cache, and whether the
+/// cache has had its first complete listing. `slim` drops what the reconciler never reads from
+/// each object before it is cached (see [`observe::slim_stateful_set`]); `managedFields`, never
+/// read and often the largest part of an object, are dropped from every object. `on_event`
+/// sees each watcher event after the cache has applied it.
 fn reflect<K>(
     api: Api<K>,
     wc: watcher::Config,
@@ -280,12 +289,14 @@ fn reflect<K>(
     mut on_event: impl FnMut(&watcher::Event<K>) + Send + 'static,
 ) -> (
     Store<K>,
+    synced::Synced,
     impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
 )
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
+    let (setter, synced) = synced::flag();
     let stream = watcher(api, wc).modify(move |o: &mut K| {
         o.managed_fields_mut().clear();
         slim(o);
@@ -293,12 +304,13 @@ where
     let stream = reflector::reflector(writer, stream)
         .inspect(move |event| {
             if let Ok(event) = event {
+                setter.observe(event);
                 on_event(event);
             }
         })
         .default_backoff()
         .touched_objects();
-    (reader, stream)
+    (reader, synced, stream)
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -327,30 +339,36 @@ impl Operator {
         // The clusters as `Controller::new` watches them (no backoff of its own: the
         // controller's trigger backoff covers it), without their managedFields.
         let (clusters, cluster_writer) = reflector::store();
+        let (cluster_setter, clusters_synced) = synced::flag();
         let cluster_stream = reflector::reflector(
             cluster_writer,
             watcher(api::<StarRocksCluster>(&client, ns), wc.clone())
                 .modify(|c: &mut StarRocksCluster| c.managed_fields_mut().clear()),
         )
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                cluster_setter.observe(event);
+            }
+        })
         .applied_objects()
         .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let controller = Controller::for_stream(cluster_stream, clusters.clone());
-        let (stateful_sets, sts_stream) = reflect(
+        let (stateful_sets, stateful_sets_synced, sts_stream) = reflect(
             api::<StatefulSet>(&client, ns),
             components.clone(),
             observe::slim_stateful_set,
             |_| {},
         );
-        let (deployments, deploy_stream) = reflect(
+        let (deployments, deployments_synced, deploy_stream) = reflect(
             api::<Deployment>(&client, ns),
             components.clone(),
             observe::slim_deployment,
             |_| {},
         );
-        let (config_maps, cm_stream) =
+        let (config_maps, config_maps_synced, cm_stream) =
             reflect(api::<ConfigMap>(&client, ns), wc.clone(), |_| {}, |_| {});
         let slices_by_service = slices::SliceIndex::default();
-        let (endpoint_slices, slice_stream) = reflect(
+        let (endpoint_slices, endpoint_slices_synced, slice_stream) = reflect(
             api::<EndpointSlice>(&client, ns),
             wc.clone().labels(observe::SERVICE_NAME_LABEL),
             observe::slim_endpoint_slice,
@@ -386,6 +404,13 @@ impl Operator {
                 config_maps,
                 endpoint_slices,
                 slices_by_service,
+                synced: vec![
+                    ("StarRocksCluster", clusters_synced),
+                    ("StatefulSet", stateful_sets_synced),
+                    ("Deployment", deployments_synced),
+                    ("ConfigMap", config_maps_synced),
+                    ("EndpointSlice", endpoint_slices_synced),
+                ],
             },
             journal,
             config,

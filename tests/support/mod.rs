@@ -231,8 +231,8 @@ impl Env {
         cluster
     }
 
-    /// What the operator knows of `cluster`, for a timeout's message: whether its caches are
-    /// synced, whether its task still runs, how many reconciles it started, and the cluster's
+    /// What the operator knows of `cluster`, for a timeout's message: which of its caches are
+    /// not synced yet, whether its task still runs, how many reconciles it started, and the cluster's
     /// journal records (the operator's log is printed with the failing test's output).
     pub fn operator_view(&self, cluster: &StarRocksCluster) -> String {
         let Some(op) = &self.operator else {
@@ -250,8 +250,8 @@ impl Env {
             _ => "no journal".into(),
         };
         format!(
-            "operator: caches ready {}, task finished {}, {} reconciles started; journal of {}: [{}]",
-            op.context.caches.ready(),
+            "operator: unsynced caches {:?}, task finished {}, {} reconciles started; journal of {}: [{}]",
+            op.context.caches.unsynced(),
             op.is_finished(),
             op.context.reconcile_count(),
             cluster.name_any(),
