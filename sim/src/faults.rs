@@ -31,7 +31,8 @@ struct Rule {
 struct Inner {
     latency: Duration,
     rules: Vec<Rule>,
-    expire_next_watch: bool,
+    /// The resource (plural, or `*` for any) whose next watch gets `410 Expired`.
+    expire_next_watch: Option<String>,
 }
 
 /// Handle to the fault switches; clones share state.
@@ -84,7 +85,7 @@ impl Faults {
         let mut g = lock(&self.inner);
         g.rules.clear();
         g.latency = Duration::ZERO;
-        g.expire_next_watch = false;
+        g.expire_next_watch = None;
     }
 
     /// Closes every open watch connection now (clients see the stream end and re-watch).
@@ -94,12 +95,27 @@ impl Faults {
 
     /// The next watch request is answered with an `ERROR` event carrying `410 Expired`.
     pub fn expire_next_watch(&self) {
-        lock(&self.inner).expire_next_watch = true;
+        self.expire_next_watch_on("*");
     }
 
-    /// Takes the "expire next watch" switch (true once after [`Faults::expire_next_watch`]).
-    pub fn take_expire_next_watch(&self) -> bool {
-        std::mem::take(&mut lock(&self.inner).expire_next_watch)
+    /// The next watch request on `resource` (plural, e.g. `statefulsets`; `*` for any) is
+    /// answered with an `ERROR` event carrying `410 Expired`: that client must relist.
+    pub fn expire_next_watch_on(&self, resource: &str) {
+        lock(&self.inner).expire_next_watch = Some(resource.to_string());
+    }
+
+    /// Takes the "expire next watch" switch if it applies to a watch on `resource` (true once
+    /// after [`Faults::expire_next_watch_on`] for it or for `*`).
+    pub fn take_expire_next_watch(&self, resource: &str) -> bool {
+        let mut g = lock(&self.inner);
+        let applies = g
+            .expire_next_watch
+            .as_deref()
+            .is_some_and(|r| r == "*" || r == resource);
+        if applies {
+            g.expire_next_watch = None;
+        }
+        applies
     }
 
     /// A receiver that changes whenever [`Faults::drop_watches`] is called.
@@ -137,7 +153,14 @@ mod tests {
         assert_eq!(hits, vec![false, true, false, true]);
         assert!(f.roll("get", "statefulsets").is_none());
         f.expire_next_watch();
-        assert!(f.take_expire_next_watch());
-        assert!(!f.take_expire_next_watch());
+        assert!(f.take_expire_next_watch("pods"));
+        assert!(!f.take_expire_next_watch("pods"));
+        f.expire_next_watch_on("statefulsets");
+        assert!(
+            !f.take_expire_next_watch("pods"),
+            "another resource's watch"
+        );
+        assert!(f.take_expire_next_watch("statefulsets"));
+        assert!(!f.take_expire_next_watch("statefulsets"));
     }
 }

@@ -225,7 +225,7 @@ async fn run(
     let mut drops = sh.faults.watch_drops();
     let mut stop = sh.stop.subscribe();
     drops.borrow_and_update();
-    if sh.faults.take_expire_next_watch() {
+    if sh.faults.take_expire_next_watch(&target.rt.plural) {
         let e = ApiError::Expired {
             requested: start.unwrap_or(0),
             oldest: sh.read(|s| s.current_rv()),
