@@ -69,12 +69,17 @@ async fn with_api_errors_and_dropped_watches_the_order_holds() {
 
 /// A cluster created while the operator's watch of clusters is down, and first seen in the
 /// relist that follows a `410 Gone`, is reconciled (the relist's own events trigger it: no
-/// owned object exists yet to do so). Not reached here: a relist of more than one page (500
-/// clusters), where kube-runtime's reflector takes the listing into its cache only at the last
-/// page while a first page's new cluster may already have been looked up there and dropped.
+/// owned object exists yet to do so). With one cluster per page the relist takes two pages and
+/// the new cluster (`alpha`, listed before `demo`) is on the first: kube-runtime's reflector
+/// takes a listing into its cache only after the last page, so a reconcile started as the first
+/// page arrives would find no cluster and be dropped, and nothing would reconcile it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_first_seen_in_a_relist_is_reconciled() {
-    let env = Env::start().await;
+    let config = starrocks_operator::controller::ControllerConfig {
+        list_page_size: 1,
+        ..support::test_config()
+    };
+    let env = Env::start_with(support::sim_options(), config).await;
     let first = env.deploy_demo().await;
     let faults = env.embedded.sim.faults();
     // Keep the clusters' watch down: every attempt to watch them fails until the rule is lifted.
@@ -82,24 +87,31 @@ async fn a_cluster_first_seen_in_a_relist_is_reconciled() {
     faults.drop_watches();
     // Let every other watch (the operator's and the test's) come back first.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let second = env
+    let alpha = env
         .create(
-            &support::example("starrocks-cluster-demo.yaml").replace("name: demo", "name: second"),
+            &support::example("starrocks-cluster-demo.yaml").replace("name: demo", "name: alpha"),
         )
         .await;
-    // The next watch of clusters is answered 410 Gone: the operator relists them.
-    faults.expire_next_watch();
+    // The next watch of clusters is answered 410 Gone: the operator relists them, each page
+    // answered after 150 ms (as a large list from a busy API server would be).
+    faults.set_latency(Duration::from_millis(150));
+    faults.expire_next_watch_on("starrocksclusters");
     faults.set_error_rate("watch", "starrocksclusters", InjectedError::Internal, 0.0);
-    env.steady(&second, 1).await;
-    env.assert_first_deployment(&second);
-    let gone = env
-        .embedded
-        .sim
-        .audit()
+    env.steady(&alpha, 1).await;
+    faults.set_latency(Duration::ZERO);
+    env.assert_first_deployment(&alpha);
+    let audit = env.embedded.sim.audit();
+    let held_down = audit
         .iter()
         .filter(|e| e.resource == "starrocksclusters" && e.verb == "watch" && e.code == 500)
         .count();
-    assert!(gone > 0, "the clusters' watch was held down");
+    assert!(held_down > 0, "the clusters' watch was held down");
+    let lists: Vec<_> = audit
+        .iter()
+        .filter(|e| e.resource == "starrocksclusters" && e.verb == "list")
+        .map(|e| e.time)
+        .collect();
+    assert!(lists.len() >= 3, "the relist took two pages: {lists:?}");
     assert_eq!(
         env.get("starrocks", "demo").await.metadata.uid,
         first.metadata.uid

@@ -70,6 +70,9 @@ pub struct ControllerConfig {
     /// operator's memory grows with the number of clusters (about 50 KiB per reconcile in
     /// flight, heap profile at 1,000 clusters).
     pub max_concurrent_reconciles: u16,
+    /// Objects per page of the watchers' listings (`limit` of each list request; at least 1).
+    /// Default 500, as client-go's pager.
+    pub list_page_size: u32,
 }
 
 impl Default for ControllerConfig {
@@ -83,6 +86,7 @@ impl Default for ControllerConfig {
             keep_deleted_logs: Duration::from_secs(3600),
             rules: Rules::default(),
             max_concurrent_reconciles: 128,
+            list_page_size: 500,
         }
     }
 }
@@ -333,14 +337,15 @@ impl Operator {
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Operator {
         let ns = config.namespace.as_deref();
-        let wc = watcher::Config::default();
+        let wc = watcher::Config::default().page_size(config.list_page_size.max(1));
         // Only objects that carry the component label (this operator's and upstream's).
-        let components = watcher::Config::default().labels(crate::render::names::COMPONENT_LABEL);
+        let components = wc.clone().labels(crate::render::names::COMPONENT_LABEL);
         // The clusters as `Controller::new` watches them (no backoff of its own: the
-        // controller's trigger backoff covers it), without their managedFields.
+        // controller's trigger backoff covers it), without their managedFields, but with the
+        // clusters of a listing triggered only once it is complete (see `clusters_to_reconcile`).
         let (clusters, cluster_writer) = reflector::store();
         let (cluster_setter, clusters_synced) = synced::flag();
-        let cluster_stream = reflector::reflector(
+        let cluster_events = reflector::reflector(
             cluster_writer,
             watcher(api::<StarRocksCluster>(&client, ns), wc.clone())
                 .modify(|c: &mut StarRocksCluster| c.managed_fields_mut().clear()),
@@ -349,9 +354,9 @@ impl Operator {
             if let Ok(event) = event {
                 cluster_setter.observe(event);
             }
-        })
-        .applied_objects()
-        .predicate_filter(reconcile_trigger, PredicateConfig::default());
+        });
+        let cluster_stream = clusters_to_reconcile(cluster_events, clusters.clone())
+            .predicate_filter(reconcile_trigger, PredicateConfig::default());
         let controller = Controller::for_stream(cluster_stream, clusters.clone());
         let (stateful_sets, stateful_sets_synced, sts_stream) = reflect(
             api::<StatefulSet>(&client, ns),
@@ -481,6 +486,55 @@ impl Operator {
             })
             .await;
     }
+}
+
+/// The clusters to reconcile, from the cluster reflector's events (after the reflector has
+/// applied each): a cluster the watch applies at once, and the clusters of a listing (the first,
+/// or a relist after `410 Gone`) when the listing is complete, read back from `cache`.
+///
+/// Why not `applied_objects()`: kube-runtime's reflector takes a listing into its cache only at
+/// its end (`InitDone`, after the last page), while the controller looks every triggered
+/// cluster up in that cache. A cluster new in a relist, triggered as its page arrives, is not
+/// there yet; its reconcile is dropped ("not found in local store") and nothing triggers it
+/// again (test `a_cluster_first_seen_in_a_relist_is_reconciled`). Holding only the listed
+/// references keeps the cost of a 1,000-cluster listing at one `ObjectRef` each.
+fn clusters_to_reconcile(
+    events: impl futures::Stream<Item = Result<watcher::Event<StarRocksCluster>, watcher::Error>>
+    + Send
+    + 'static,
+    cache: Store<StarRocksCluster>,
+) -> impl futures::Stream<Item = Result<StarRocksCluster, watcher::Error>> + Send + 'static {
+    type Triggers = Box<dyn Iterator<Item = Result<StarRocksCluster, watcher::Error>> + Send>;
+    events
+        .scan(
+            Vec::<ObjectRef<StarRocksCluster>>::new(),
+            move |listed, event| {
+                let triggers: Triggers = match event {
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                    Ok(watcher::Event::Apply(cluster)) => Box::new(std::iter::once(Ok(cluster))),
+                    Ok(watcher::Event::Delete(_)) => Box::new(std::iter::empty()),
+                    Ok(watcher::Event::Init) => {
+                        listed.clear();
+                        Box::new(std::iter::empty())
+                    }
+                    Ok(watcher::Event::InitApply(cluster)) => {
+                        listed.push(ObjectRef::from_obj(&cluster));
+                        Box::new(std::iter::empty())
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        let cache = cache.clone();
+                        Box::new(
+                            std::mem::take(listed)
+                                .into_iter()
+                                .filter_map(move |r| cache.get(&r))
+                                .map(|cluster| Ok(StarRocksCluster::clone(&cluster))),
+                        )
+                    }
+                };
+                futures::future::ready(Some(futures::stream::iter(triggers)))
+            },
+        )
+        .flatten()
 }
 
 /// What of a cluster, when it changes, calls for a reconcile: its generation (the spec), labels,
