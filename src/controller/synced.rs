@@ -115,29 +115,63 @@ mod tests {
         assert_eq!(result.ok().and_then(Result::ok), Some(Err(SetterGone)));
     }
 
-    /// The upstream behaviour this module works around: of two tasks waiting on a kube-runtime
-    /// `Store`, only the one that polled last wakes. If this fails after a kube upgrade, the
-    /// upstream wait may be safe again.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn kube_store_readiness_loses_a_waiter() {
+    /// A waker that records whether it was woken.
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl futures::task::ArcWake for Flag {
+        fn wake_by_ref(arc_self: &std::sync::Arc<Self>) {
+            arc_self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// The upstream behaviour this module works around: of two waiters on a kube-runtime
+    /// `Store`, each polled once (with its own waker) before the store is ready, only the one
+    /// polled last is woken. Polled by hand, so the order does not depend on scheduling. If this
+    /// fails after a kube upgrade, the upstream wait may be safe again.
+    #[test]
+    fn kube_store_readiness_loses_a_waiter() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::task::{Context, Poll};
         let (store, mut writer) = kube::runtime::reflector::store::<ConfigMap>();
-        let first = tokio::spawn({
-            let store = store.clone();
-            async move { store.wait_until_ready().await.is_ok() }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let second = tokio::spawn({
-            let store = store.clone();
-            async move { store.wait_until_ready().await.is_ok() }
-        });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut first = Box::pin(store.wait_until_ready());
+        let mut second = Box::pin(store.wait_until_ready());
+        let woken_first = Arc::new(Flag(AtomicBool::new(false)));
+        let woken_second = Arc::new(Flag(AtomicBool::new(false)));
+        let waker_first = futures::task::waker(woken_first.clone());
+        let waker_second = futures::task::waker(woken_second.clone());
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker_first))
+                .is_pending()
+        );
+        assert!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker_second))
+                .is_pending()
+        );
         writer.apply_watcher_event(&watcher::Event::Init);
         writer.apply_watcher_event(&watcher::Event::InitDone);
-        let second = tokio::time::timeout(WAKE, second).await;
-        assert_eq!(second.ok().and_then(Result::ok), Some(true));
         assert!(
-            tokio::time::timeout(WAKE, first).await.is_err(),
-            "the first waiter woke: kube-runtime's Store readiness may no longer lose wakeups"
+            woken_second.0.load(Ordering::SeqCst),
+            "the last waiter is woken"
         );
+        assert!(
+            !woken_first.0.load(Ordering::SeqCst),
+            "the first waiter was woken: kube-runtime's Store readiness may no longer lose wakeups"
+        );
+        // Both would be ready if polled again; the first is simply never told to.
+        assert!(matches!(
+            first.as_mut().poll(&mut Context::from_waker(&waker_first)),
+            Poll::Ready(Ok(()))
+        ));
+        assert!(matches!(
+            second
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker_second)),
+            Poll::Ready(Ok(()))
+        ));
     }
 }
