@@ -75,28 +75,20 @@ impl NamespacePods {
             let name = pod["metadata"]["name"].as_str().unwrap_or_default();
             live.insert(name.to_string());
             let rv = controllers::rv_of(pod);
-            let labels = pod["metadata"]["labels"].clone();
-            match self.pods.get(name) {
-                Some((old_rv, _)) if *old_rv == rv => continue,
-                Some((_, old_labels)) => touched.push(old_labels.clone()),
-                None => {}
+            if self.pods.get(name).is_some_and(|(old_rv, _)| *old_rv == rv) {
+                continue;
             }
-            touched.push(labels.clone());
-            if let Some((_, old_labels)) = self.pods.get(name) {
-                unindex(&mut self.by_label, name, old_labels);
-            }
-            index(&mut self.by_label, name, &labels);
-            self.pods.insert(name.to_string(), (rv, labels));
+            touched.extend(self.put(name, Some((rv, pod["metadata"]["labels"].clone()))));
         }
-        let by_label = &mut self.by_label;
-        self.pods.retain(|name, (_, labels)| {
-            let keep = live.contains(name);
-            if !keep {
-                unindex(by_label, name, labels);
-                touched.push(std::mem::take(labels));
-            }
-            keep
-        });
+        let gone: Vec<String> = self
+            .pods
+            .keys()
+            .filter(|name| !live.contains(*name))
+            .cloned()
+            .collect();
+        for name in gone {
+            touched.extend(self.put(&name, None));
+        }
         touched
     }
 
@@ -104,19 +96,27 @@ impl NamespacePods {
     /// sets of the pod before and after it.
     fn apply(&mut self, ev: &StoredEvent) -> Vec<Value> {
         let name = ev.object["metadata"]["name"].as_str().unwrap_or_default();
+        let now = (ev.kind != EventKind::Deleted).then(|| {
+            (
+                controllers::rv_of(&ev.object),
+                ev.object["metadata"]["labels"].clone(),
+            )
+        });
+        self.put(name, now)
+    }
+
+    /// Sets pod `name` to `now` (its resourceVersion and labels; `None`: gone), keeping the
+    /// label index in step, and returns its label sets before and after (each if any).
+    fn put(&mut self, name: &str, now: Option<(u64, Value)>) -> Vec<Value> {
         let mut touched = Vec::new();
         if let Some((_, old_labels)) = self.pods.remove(name) {
             unindex(&mut self.by_label, name, &old_labels);
             touched.push(old_labels);
         }
-        if ev.kind != EventKind::Deleted {
-            let labels = ev.object["metadata"]["labels"].clone();
+        if let Some((rv, labels)) = now {
             index(&mut self.by_label, name, &labels);
-            self.pods.insert(
-                name.to_string(),
-                (controllers::rv_of(&ev.object), labels.clone()),
-            );
-            touched.push(labels);
+            touched.push(labels.clone());
+            self.pods.insert(name.to_string(), (rv, labels));
         }
         touched
     }
@@ -198,12 +198,6 @@ fn resolve_port(target: &Value, pods: &[&Value]) -> Option<i64> {
 }
 
 impl EndpointSliceController {
-    /// Makes the next pass look at every object, as if its history had been compacted (an
-    /// informer's resync); what it then does, a change-driven pass should have done already.
-    pub fn resync(&mut self) {
-        self.changes.reset();
-    }
-
     /// One pass over the Services that may need their slice written (see the type's doc).
     pub fn pass(&mut self, access: &mut impl Access, clock: &SimClock) {
         let store = access.store();

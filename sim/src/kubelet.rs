@@ -76,12 +76,6 @@ pub struct Kubelet {
 }
 
 impl Kubelet {
-    /// Makes the next pass look at every object, as if its history had been compacted (an
-    /// informer's resync); what it then does, a change-driven pass should have done already.
-    pub fn resync(&mut self) {
-        self.changes.reset();
-    }
-
     /// One pass over the pods that changed since the last pass and those left waiting (all
     /// pods on the first pass, after the failure patterns change, and when the store's history
     /// since the last pass is gone).

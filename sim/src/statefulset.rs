@@ -101,12 +101,6 @@ fn revision_of(pod: &Value) -> String {
 }
 
 impl StatefulSetController {
-    /// Makes the next pass look at every object, as if its history had been compacted (an
-    /// informer's resync); what it then does, a change-driven pass should have done already.
-    pub fn resync(&mut self) {
-        self.changes.reset();
-    }
-
     /// One pass over the StatefulSets that changed, or whose pods or ControllerRevisions
     /// changed, since the last pass, and those left waiting for the observedGeneration lag (all
     /// sets on the first pass and when the store's history since the last pass is gone).

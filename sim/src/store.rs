@@ -409,6 +409,7 @@ impl Store {
         if since < self.compacted {
             return None;
         }
+        // Events are in resourceVersion order: start after `since` without scanning the window.
         let start = self.events.partition_point(|e| e.rv <= since);
         Some(self.events.range(start..))
     }
@@ -428,17 +429,13 @@ impl Store {
         group: &str,
         plural: &str,
     ) -> Result<Vec<StoredEvent>, ApiError> {
-        if since < self.compacted {
+        let Some(changes) = self.changes_since(since) else {
             return Err(ApiError::Expired {
                 requested: since,
                 oldest: self.compacted + 1,
             });
-        }
-        // Events are in resourceVersion order: start after `since` without scanning the window.
-        let start = self.events.partition_point(|e| e.rv <= since);
-        Ok(self
-            .events
-            .range(start..)
+        };
+        Ok(changes
             .filter(|e| e.group == group && e.plural == plural)
             .cloned()
             .collect())
