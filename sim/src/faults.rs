@@ -1,5 +1,6 @@
 //! Fault injection, switchable at run time: latency, a fraction of 409/500 answers per verb and
-//! resource, dropped watch connections and `410 Gone` on the next watch.
+//! resource, dropped watch connections and `410 Gone` on the next watch (of any resource or
+//! of one).
 //!
 //! Fractions are applied deterministically (an accumulator per rule: with fraction 0.25 every
 //! fourth matching request fails), so tests are reproducible.

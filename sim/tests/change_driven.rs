@@ -1,10 +1,10 @@
 //! The change-driven controllers (StatefulSet, kubelet, EndpointSlice) leave nothing undone
-//! that a full scan would do: after random writes (sets created, scaled, updated and deleted,
+//! that a full scan would do. After random writes (sets created, scaled, updated and deleted,
 //! pods deleted and relabelled, Services created, reselected and deleted, EndpointSlices
-//! deleted) interleaved with
-//! passes, the loop is run until a pass writes nothing; then a pass of new controllers, which
-//! remember nothing and so look at and reconcile every object, must write nothing either. Runs with a long event history and with one so
-//! short that most passes find theirs compacted (and fall back to looking at everything).
+//! deleted) interleaved with passes, the loop is run until a pass writes nothing; then a pass
+//! of new controllers, which remember nothing and so look at and reconcile every object, must
+//! write nothing either. Runs with a long event history and with one so short that most passes
+//! find theirs compacted (and fall back to looking at everything).
 //!
 //! Case count: proptest's default (256), raised by `PROPTEST_CASES`.
 

@@ -44,7 +44,8 @@ use tokio::sync::broadcast;
 
 /// How the controller behaves. `Default`: every namespace, resync every 5 minutes, a
 /// safety-net requeue every 10 s while a rollout is in progress, retries from 1 s doubling
-/// to 5 minutes, logs of deleted clusters removed after 1 hour, at most 128 reconciles at once.
+/// to 5 minutes, logs of deleted clusters removed after 1 hour, at most 128 reconciles at once,
+/// listings of 500 objects per page.
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
     /// Watch only this namespace; every namespace when `None`.

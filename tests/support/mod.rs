@@ -58,10 +58,10 @@ pub fn kustomize(dir: &str) -> Option<String> {
     Some(String::from_utf8(output.stdout).expect("kubectl prints UTF-8"))
 }
 
-/// Sends tracing output (`RUST_LOG`; by default the operator's and the kube runtime's debug
-/// events, which include every watch error, and the simulator's info) to libtest's captured output, which is printed only for a failing test. The
-/// runtime's threads inherit the test thread's capture, so each test shows its own operator's
-/// log; a log line of a task on another test's runtime cannot occur (runtimes are per test).
+/// Sends tracing output to libtest's captured output, which is printed only for a failing
+/// test. The filter is `RUST_LOG`, by default the operator's and kube-runtime's debug events
+/// (which include every watch error) and the simulator's info. The runtime's threads inherit
+/// the test thread's capture, so each test shows its own operator's log.
 pub fn capture_logs() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
@@ -232,8 +232,8 @@ impl Env {
     }
 
     /// What the operator knows of `cluster`, for a timeout's message: which of its caches are
-    /// not synced yet, whether its task still runs, how many reconciles it started, and the cluster's
-    /// journal records (the operator's log is printed with the failing test's output).
+    /// not synced yet, whether its task still runs, how many reconciles it started, and the
+    /// cluster's journal records (the operator's log is printed with the failing test's output).
     pub fn operator_view(&self, cluster: &StarRocksCluster) -> String {
         let Some(op) = &self.operator else {
             return "no operator running".into();
@@ -272,7 +272,7 @@ impl Env {
                     == Some(state)
             })
             .await
-            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}; {}", self.operator_view(cluster)))
     }
 
     pub async fn patch(&self, cluster: &StarRocksCluster, patch: serde_json::Value) -> i64 {
