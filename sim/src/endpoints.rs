@@ -95,13 +95,10 @@ impl NamespacePods {
     /// Applies one change of a pod of this namespace to the snapshot and returns the label
     /// sets of the pod before and after it.
     fn apply(&mut self, ev: &StoredEvent) -> Vec<Value> {
-        let name = ev.object["metadata"]["name"].as_str().unwrap_or_default();
-        let now = (ev.kind != EventKind::Deleted).then(|| {
-            (
-                controllers::rv_of(&ev.object),
-                ev.object["metadata"]["labels"].clone(),
-            )
-        });
+        let meta = ev.object.meta();
+        let name = meta["metadata"]["name"].as_str().unwrap_or_default();
+        let now = (ev.kind != EventKind::Deleted)
+            .then(|| (controllers::rv_of(meta), meta["metadata"]["labels"].clone()));
         self.put(name, now)
     }
 
@@ -218,7 +215,7 @@ impl EndpointSliceController {
                             }
                         }
                         ("", "services") => {
-                            let (ns, name) = crate::store::obj_key(&ev.object);
+                            let (ns, name) = crate::store::obj_key(ev.object.meta());
                             let in_ns = self.services.entry(ns.clone()).or_default();
                             if ev.kind == EventKind::Deleted {
                                 in_ns.remove(&name);
@@ -226,7 +223,8 @@ impl EndpointSliceController {
                                     emptied.insert(ns.clone());
                                 }
                             } else {
-                                in_ns.insert(name.clone(), selector_of(&ev.object));
+                                // The selector is in the spec: the whole state.
+                                in_ns.insert(name.clone(), selector_of(&ev.object.value()));
                                 emptied.remove(&ns);
                                 if !self.pods.contains_key(&ns) {
                                     let mut pods = NamespacePods::default();
@@ -239,6 +237,7 @@ impl EndpointSliceController {
                         ("discovery.k8s.io", "endpointslices") => {
                             if let Some(svc) = ev
                                 .object
+                                .meta()
                                 .at("/metadata/labels")
                                 .and_then(|l| l.get(SERVICE_NAME_LABEL))
                                 .and_then(Value::as_str)

@@ -104,14 +104,15 @@ impl Kubelet {
             Some(changes) => {
                 for ev in changes.filter(|ev| ev.group.is_empty() && ev.plural == "pods") {
                     if ev.kind == EventKind::Deleted
-                        && let Some(uid) = ev.object.at("/metadata/uid").and_then(Value::as_str)
+                        && let Some(uid) =
+                            ev.object.meta().at("/metadata/uid").and_then(Value::as_str)
                         && !store.has_uid(uid)
                     {
                         self.seen.remove(uid);
                         self.idle.remove(uid);
                         self.starting.remove(uid);
                     }
-                    self.pending.push(crate::store::obj_key(&ev.object));
+                    self.pending.push(crate::store::obj_key(ev.object.meta()));
                 }
             }
             None => {

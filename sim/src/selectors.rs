@@ -218,6 +218,16 @@ impl FieldSelector {
         Ok(FieldSelector(terms))
     }
 
+    /// Whether every term reads a field of `metadata` other than `managedFields` (true for no
+    /// terms): such a selector can be matched on a compact past state's metadata
+    /// ([`crate::store::Revision::meta`]).
+    pub fn reads_only_metadata(&self) -> bool {
+        self.0.iter().all(|(path, _, _)| {
+            path.strip_prefix("metadata.")
+                .is_some_and(|rest| !rest.starts_with("managedFields"))
+        })
+    }
+
     /// Whether the object satisfies every term. Missing fields compare as `""`.
     pub fn matches(&self, obj: &Value) -> bool {
         self.0.iter().all(|(path, eq, want)| {

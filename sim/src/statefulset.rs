@@ -110,7 +110,7 @@ impl StatefulSetController {
             Some(changes) => {
                 for ev in changes {
                     if ev.group == "apps" && ev.plural == "statefulsets" {
-                        let key = crate::store::obj_key(&ev.object);
+                        let key = crate::store::obj_key(ev.object.meta());
                         if ev.kind == EventKind::Deleted
                             && store.get("apps", "statefulsets", &key.0, &key.1).is_none()
                         {
@@ -122,7 +122,8 @@ impl StatefulSetController {
                         // A change of an owned object (a pod, a ControllerRevision), or of
                         // one that was owned before the change.
                         for obj in std::iter::once(&ev.object).chain(&ev.previous) {
-                            for key in controllers::owners_of(store, obj, "apps", "statefulsets") {
+                            let meta = obj.meta();
+                            for key in controllers::owners_of(store, meta, "apps", "statefulsets") {
                                 self.pending.push(key);
                             }
                         }

@@ -22,7 +22,7 @@ use crate::api::Target;
 use crate::errors::ApiError;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
-use crate::store::{EventKind, StoredEvent};
+use crate::store::{EventKind, Revision, StoredEvent};
 use crate::table;
 
 struct Filter {
@@ -36,6 +36,16 @@ impl Filter {
         self.namespace.as_deref().is_none_or(|n| n == ns)
             && self.labels.matches_object(obj)
             && self.fields.matches(obj)
+    }
+
+    /// [`Filter::matches`] for a retained state: a compact one is parsed again only for a
+    /// field selector that reads beyond `metadata`.
+    fn matches_revision(&self, ns: &str, rev: &Revision) -> bool {
+        if self.fields.reads_only_metadata() {
+            self.matches(ns, rev.meta())
+        } else {
+            self.matches(ns, &rev.value())
+        }
     }
 }
 
@@ -163,6 +173,31 @@ fn object_line(kind: &str, target: &Target, object: &Value) -> Bytes {
     line(kind, render(target, object.clone(), table::View::Object))
 }
 
+/// The event line of a compact state: its stored JSON with the served `apiVersion` and `kind`
+/// put in front (no parse, no copy of a `Value`).
+fn compact_line(kind: &str, target: &Target, rev: &Revision) -> Bytes {
+    let Some(json) = rev.compact_json() else {
+        return line(
+            kind,
+            render(target, rev.value().into_owned(), table::View::Object),
+        );
+    };
+    // `json` is a JSON object without the two keys: `{` then its members, if any.
+    let members = json.strip_prefix('{').unwrap_or("}");
+    let mut out = Vec::with_capacity(json.len() + 96);
+    out.extend_from_slice(b"{\"object\":");
+    let head = json!({"apiVersion": target.rt.api_version(), "kind": target.rt.kind}).to_string();
+    out.extend_from_slice(head.trim_end_matches('}').as_bytes());
+    if members != "}" {
+        out.push(b',');
+    }
+    out.extend_from_slice(members.as_bytes());
+    out.extend_from_slice(b",\"type\":");
+    out.extend_from_slice(Value::from(kind).to_string().as_bytes());
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
 fn render(target: &Target, obj: Value, view: table::View) -> Value {
     let mut obj = obj;
     if let Some(m) = obj.as_object_mut() {
@@ -191,14 +226,14 @@ fn bookmark(target: &Target, rv: u64, initial_end: bool) -> Value {
 /// transitions make a change that moves an object into or out of the filter an `ADDED` or
 /// `DELETED`.
 fn translate(ev: &StoredEvent, filter: &Filter) -> Option<&'static str> {
-    let now = filter.matches(&ev.namespace, &ev.object);
+    let now = filter.matches_revision(&ev.namespace, &ev.object);
     match ev.kind {
         EventKind::Added | EventKind::Deleted => now.then(|| ev.kind.as_str()),
         EventKind::Modified => {
             let before = ev
                 .previous
                 .as_ref()
-                .is_some_and(|p| filter.matches(&ev.namespace, p));
+                .is_some_and(|p| filter.matches_revision(&ev.namespace, p));
             match (before, now) {
                 (true, true) => Some("MODIFIED"),
                 (false, true) => Some("ADDED"),
@@ -285,9 +320,14 @@ async fn run(
                     let Some(kind) = translate(&ev, &filter) else {
                         continue;
                     };
-                    let bytes = match view {
-                        table::View::Object => object_line(kind, &target, &ev.object),
-                        _ => line(kind, render(&target, Value::clone(&ev.object), view)),
+                    let bytes = match (view, &ev.object) {
+                        (table::View::Object, Revision::Value(obj)) => {
+                            object_line(kind, &target, obj)
+                        }
+                        (table::View::Object, rev @ Revision::Compact(_)) => {
+                            compact_line(kind, &target, rev)
+                        }
+                        (_, rev) => line(kind, render(&target, rev.value().into_owned(), view)),
                     };
                     if tx.send(bytes).await.is_err() {
                         return;
@@ -315,6 +355,55 @@ async fn run(
 mod tests {
     use super::*;
     use crate::resources::Registry;
+
+    #[test]
+    fn a_compact_line_says_what_the_rendered_copy_says() {
+        let registry = Registry::builtin();
+        let rt = registry.find("", "v1", "configmaps").expect("configmaps");
+        let target = Target::object(rt, Some("default"), "a");
+        let objects = [
+            json!({"metadata": {"name": "a", "managedFields": [{"manager": "m"}]}, "data": {"k": "v"}}),
+            json!({"aaa": 1, "apiVersion": "old/v0", "b": 2, "kind": "Old", "metadata": {}, "zzz": [1, {"x": null}]}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap"}),
+            json!({}),
+        ];
+        for object in objects {
+            let rev = Revision::of(Arc::new(object.clone()));
+            assert!(rev.compact_json().is_some(), "{object}");
+            for kind in ["ADDED", "MODIFIED", "DELETED"] {
+                let rendered = line(kind, render(&target, object.clone(), table::View::Object));
+                let compact = compact_line(kind, &target, &rev);
+                assert!(compact.ends_with(b"\n"));
+                let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).expect("one JSON line");
+                assert_eq!(parse(&compact), parse(&rendered), "{object}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_metadata_field_selector_matches_a_compact_state_without_a_parse() {
+        let pod = json!({"metadata": {"name": "p", "labels": {"app": "fe"}}, "status": {"phase": "Running"}});
+        let rev = Revision::of(Arc::new(pod));
+        for (fields, labels, want) in [
+            ("metadata.name=p", "app=fe", true),
+            ("metadata.name=q", "", false),
+            ("status.phase=Running", "app=fe", true),
+            ("status.phase=Pending", "", false),
+            ("", "app=be", false),
+        ] {
+            let filter = Filter {
+                namespace: None,
+                labels: LabelSelector::parse(labels).unwrap(),
+                fields: FieldSelector::parse(fields).unwrap(),
+            };
+            assert_eq!(
+                filter.fields.reads_only_metadata(),
+                !fields.starts_with("status"),
+                "{fields}"
+            );
+            assert_eq!(filter.matches_revision("", &rev), want, "{fields} {labels}");
+        }
+    }
 
     #[test]
     fn an_object_line_is_the_bytes_of_the_rendered_copy() {

@@ -284,7 +284,7 @@ fn written_after(store: &Store, rv: u64) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|ev| {
-            let (ns, name) = kube_sim::store::obj_key(&ev.object);
+            let (ns, name) = kube_sim::store::obj_key(ev.object.meta());
             format!(
                 "{} {}/{}/{ns}/{name}",
                 ev.kind.as_str(),
