@@ -60,6 +60,7 @@ fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut changed = sh.changed.subscribe();
+    let mut gc = gc::GarbageCollector::default();
     let mut sts = StatefulSetController::default();
     let mut deploy = DeploymentController;
     let mut kubelet = Kubelet::default();
@@ -80,7 +81,7 @@ fn run(
         let (writes, turns) = {
             let mut held = sh.hold();
             let wait_ms = lap();
-            gc::pass(held.store(), &sh.clock);
+            gc.pass(held.store(), &sh.clock);
             held.checkpoint();
             let gc_ms = lap();
             sts.pass(&mut held, &sh.clock, &sh.options);

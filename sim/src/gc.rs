@@ -12,17 +12,61 @@ use serde_json::{Value, json};
 
 use crate::clock::SimClock;
 use crate::controllers;
-use crate::store::{Store, obj_key};
+use crate::store::{EventKind, Store, obj_key};
 
 const GC_MANAGER: &str = "generic-garbage-collector";
 
-/// One collection pass.
-pub fn pass(store: &mut Store, clock: &SimClock) {
+/// The garbage collector. Like the other simulated controllers it learns what to look at from
+/// the store's changes since its last pass ([`controllers::Changes`]), as the real one follows
+/// its informers: an object can become an orphan only when an owner it refers to is deleted,
+/// or when it is written with references to owners that are gone, so a pass looks only at the
+/// owners named by the changes (the uids of deleted objects and the owner references of the
+/// written ones). On its first pass, when those changes have been compacted away and after a
+/// pass that hit an error, it looks at every referenced owner.
+#[derive(Debug, Default)]
+pub struct GarbageCollector {
+    changes: controllers::Changes,
+}
+
+impl GarbageCollector {
+    /// One collection pass.
+    pub fn pass(&mut self, store: &mut Store, clock: &SimClock) {
+        let errors = controllers::error_count();
+        collect(store, clock, &mut self.changes);
+        if controllers::error_count() != errors {
+            self.changes.reset();
+        }
+    }
+}
+
+/// The owner uids that a pass must look at: those named by the changes since the last pass,
+/// or every referenced one (see [`GarbageCollector`]).
+fn suspects<'s>(store: &'s Store, changes: &mut controllers::Changes) -> BTreeSet<&'s str> {
+    let Some(changes) = changes.read(store) else {
+        return store.referenced_owners().collect();
+    };
+    let mut uids = BTreeSet::new();
+    for ev in changes {
+        let meta = ev.object.meta();
+        if ev.kind == EventKind::Deleted
+            && let Some(uid) = meta.at("/metadata/uid").and_then(Value::as_str)
+        {
+            uids.insert(uid);
+        }
+        let refs = meta
+            .at("/metadata/ownerReferences")
+            .and_then(Value::as_array);
+        uids.extend(refs.into_iter().flatten().filter_map(|r| r["uid"].as_str()));
+    }
+    uids
+}
+
+fn collect(store: &mut Store, clock: &SimClock, changes: &mut controllers::Changes) {
     // Orphans: only dependents of owners that no longer exist can be orphans (the store
     // indexes objects by the owner uids they refer to), visited in store order.
     let mut orphans = BTreeSet::new();
     let mut finalizing = Vec::new();
-    for owner in store.referenced_owners() {
+    for owner in suspects(store, changes) {
         if store.has_uid(owner) {
             continue;
         }
@@ -140,6 +184,55 @@ mod tests {
         api::delete(store, clock, &t, &opts).unwrap();
     }
 
+    /// The collector looks only at the owners that changes name, and still finds every orphan:
+    /// a chain deleted in the background goes one level per pass, and a dependent written
+    /// later with a reference to an owner that is gone goes at the next pass. A collector that
+    /// has not passed yet sees every referenced owner.
+    #[test]
+    fn orphans_are_found_from_the_changes() {
+        let clock = SimClock::new(1.0);
+        let mut store = Store::new(Registry::builtin(), 1000);
+        store.put(
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
+        );
+        let mut gc = GarbageCollector::default();
+        gc.pass(&mut store, &clock);
+        let mk = |store: &mut Store, name: &str, owner: Option<&Value>| {
+            controllers::create_as(store, &clock, "", "configmaps", cm(name, owner), "t")
+                .unwrap()
+                .stored
+        };
+        let top = mk(&mut store, "top", None);
+        let mid = mk(&mut store, "mid", Some(&top));
+        mk(&mut store, "leaf", Some(&mid));
+        let unrelated = mk(&mut store, "unrelated", None);
+        mk(&mut store, "kept", Some(&unrelated));
+        gc.pass(&mut store, &clock);
+        delete(&mut store, &clock, "top", "Background");
+        let names = |store: &Store| -> Vec<String> {
+            store
+                .list("", "configmaps", Some("ns"))
+                .into_iter()
+                .map(|o| obj_key(o).1)
+                .collect()
+        };
+        gc.pass(&mut store, &clock);
+        assert_eq!(names(&store), ["kept", "leaf", "unrelated"]);
+        gc.pass(&mut store, &clock);
+        assert_eq!(names(&store), ["kept", "unrelated"]);
+        // Written after its owner is gone (a stale reference): collected at the next pass.
+        mk(&mut store, "late", Some(&mid));
+        assert_eq!(names(&store), ["kept", "late", "unrelated"]);
+        gc.pass(&mut store, &clock);
+        assert_eq!(names(&store), ["kept", "unrelated"]);
+        // A fresh collector (first pass: every referenced owner) finds one left behind too.
+        mk(&mut store, "stale", Some(&top));
+        GarbageCollector::default().pass(&mut store, &clock);
+        assert_eq!(names(&store), ["kept", "unrelated"]);
+    }
+
     /// Foreground: the owner waits (finalizer) until its dependents are gone. Orphan: the
     /// dependents lose the owner reference and stay.
     #[test]
@@ -171,8 +264,9 @@ mod tests {
             store.get("", "configmaps", "ns", "fg").is_some(),
             "foreground owner waits"
         );
+        let mut gc = GarbageCollector::default();
         for _ in 0..3 {
-            pass(&mut store, &clock);
+            gc.pass(&mut store, &clock);
         }
         assert!(store.get("", "configmaps", "ns", "fg-dep").is_none());
         assert!(store.get("", "configmaps", "ns", "fg").is_none());

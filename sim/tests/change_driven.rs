@@ -126,6 +126,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 struct Loop {
+    gc: gc::GarbageCollector,
     sts: StatefulSetController,
     kubelet: Kubelet,
     eps: EndpointSliceController,
@@ -135,7 +136,7 @@ struct Loop {
 
 impl Loop {
     fn pass(&mut self, store: &mut Store) {
-        gc::pass(store, &self.clock);
+        self.gc.pass(store, &self.clock);
         self.sts.pass(store, &self.clock, &self.opts);
         self.kubelet
             .pass(store, &self.clock, self.opts.pod_ready_delay, &[]);
@@ -144,6 +145,7 @@ impl Loop {
 
     fn new(clock: SimClock, opts: SimOptions) -> Loop {
         Loop {
+            gc: gc::GarbageCollector::default(),
             sts: StatefulSetController::default(),
             kubelet: Kubelet::default(),
             eps: EndpointSliceController::default(),

@@ -60,6 +60,7 @@ fn load(store: &mut Store, clock: &SimClock, n: usize) {
 }
 
 struct Loop {
+    gc: gc::GarbageCollector,
     sts: StatefulSetController,
     deploy: DeploymentController,
     kubelet: Kubelet,
@@ -72,7 +73,7 @@ impl Loop {
     /// One control-loop pass; the time of each of the five passes.
     fn pass(&mut self, store: &mut Store) -> [Duration; 5] {
         let t0 = Instant::now();
-        gc::pass(store, &self.clock);
+        self.gc.pass(store, &self.clock);
         let t1 = Instant::now();
         self.sts.pass(store, &self.clock, &self.opts);
         let t2 = Instant::now();
@@ -104,6 +105,7 @@ fn measure(n: usize) {
     let mut store = Store::new(Registry::builtin(), 10_000);
     load(&mut store, &clock, n);
     let mut l = Loop {
+        gc: gc::GarbageCollector::default(),
         sts: StatefulSetController::default(),
         deploy: DeploymentController,
         kubelet: Kubelet::default(),
