@@ -36,7 +36,8 @@
 //! the end, so that a heap profiler's "leaked" figure is the steady-state heap.
 //! `SCALE_WATCH_WINDOW=200000`: how many changes the simulator retains for watches (and its
 //! controllers); the default keeps the whole run's history, so no watch of the operator gets
-//! `410 Gone`; the simulator's peak resident memory (its objects and this history) is printed on stderr.
+//! `410 Gone`; the simulator's peak resident memory (its objects and this history) is printed
+//! on stderr.
 //! `SCALE_SIM_LOG=<filter>` logs the simulator (tracing's `EnvFilter` syntax) on stderr:
 //! `kube_sim::controllers=debug` gives the length and writes of each pass of its control loop.
 //! `SCALE_KEEP_JOURNAL=<dir>` copies each run's journal and operator log to `<dir>/<clusters>/`
