@@ -175,6 +175,17 @@ mod tests {
         obj
     }
 
+    /// A store with namespace `ns`.
+    fn store_with_namespace() -> Store {
+        let mut store = Store::new(Registry::builtin(), 1000);
+        store.put(
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
+        );
+        store
+    }
+
     fn delete(store: &mut Store, clock: &SimClock, name: &str, propagation: &str) {
         let t = controllers::target(store, "", "configmaps", "ns", name).unwrap();
         let opts = DeleteOpts {
@@ -191,12 +202,7 @@ mod tests {
     #[test]
     fn orphans_are_found_from_the_changes() {
         let clock = SimClock::new(1.0);
-        let mut store = Store::new(Registry::builtin(), 1000);
-        store.put(
-            "",
-            "namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
-        );
+        let mut store = store_with_namespace();
         let mut gc = GarbageCollector::default();
         gc.pass(&mut store, &clock);
         let mk = |store: &mut Store, name: &str, owner: Option<&Value>| {
@@ -238,12 +244,7 @@ mod tests {
     #[test]
     fn foreground_and_orphan_deletion() {
         let clock = SimClock::new(1.0);
-        let mut store = Store::new(Registry::builtin(), 1000);
-        store.put(
-            "",
-            "namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
-        );
+        let mut store = store_with_namespace();
         for (owner, dependent) in [("fg", "fg-dep"), ("or", "or-dep")] {
             let o =
                 controllers::create_as(&mut store, &clock, "", "configmaps", cm(owner, None), "t")

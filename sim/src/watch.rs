@@ -356,11 +356,16 @@ mod tests {
     use super::*;
     use crate::resources::Registry;
 
-    #[test]
-    fn a_compact_line_says_what_the_rendered_copy_says() {
+    /// A watch's target: ConfigMap `default/a`.
+    fn configmap_target() -> Target {
         let registry = Registry::builtin();
         let rt = registry.find("", "v1", "configmaps").expect("configmaps");
-        let target = Target::object(rt, Some("default"), "a");
+        Target::object(rt, Some("default"), "a")
+    }
+
+    #[test]
+    fn a_compact_line_says_what_the_rendered_copy_says() {
+        let target = configmap_target();
         let objects = [
             json!({"metadata": {"name": "a", "managedFields": [{"manager": "m"}]}, "data": {"k": "v"}}),
             json!({"aaa": 1, "apiVersion": "old/v0", "b": 2, "kind": "Old", "metadata": {}, "zzz": [1, {"x": null}]}),
@@ -407,9 +412,7 @@ mod tests {
 
     #[test]
     fn an_object_line_is_the_bytes_of_the_rendered_copy() {
-        let registry = Registry::builtin();
-        let rt = registry.find("", "v1", "configmaps").expect("configmaps");
-        let target = Target::object(rt, Some("default"), "a");
+        let target = configmap_target();
         let objects = [
             json!({"metadata": {"name": "a"}, "data": {"k": "v"}}),
             // Keys before, between and after `apiVersion` and `kind`, and stale copies of both.
