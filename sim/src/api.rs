@@ -445,21 +445,19 @@ pub fn patch(
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
     let ct = content_type.split(';').next().unwrap_or_default().trim();
-    let old = store
-        .get(&t.rt.group, &t.rt.plural, t.ns(), t.name())
-        .cloned();
+    // Shared, not copied: the patched object is the one copy a patch makes.
+    let old = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
     if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
-        return apply(store, clock, t, old, body, opts);
+        return apply(store, clock, t, old.as_deref(), body, opts);
     }
     let old = old.ok_or_else(|| t.not_found())?;
     let patch_value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("invalid patch body: {e}")))?;
-    let base = if t.subresource.as_deref() == Some("scale") {
+    let mut new = if t.subresource.as_deref() == Some("scale") {
         scale_of(&t.rt, &old)?
     } else {
-        old.clone()
+        Value::clone(&old)
     };
-    let mut new = base.clone();
     match ct {
         "application/merge-patch+json" => patch::merge_patch(&mut new, &patch_value),
         "application/json-patch+json" => {
@@ -497,7 +495,7 @@ fn apply(
     store: &mut Store,
     clock: &SimClock,
     t: &Target,
-    old: Option<Value>,
+    old: Option<&Value>,
     body: &[u8],
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
@@ -532,16 +530,18 @@ fn apply(
         subresource: t.subresource.as_deref(),
         now: &now(clock),
     };
-    let live = match &old {
-        Some(o) => o.clone(),
+    let absent;
+    let live = match old {
+        Some(o) => o,
         None => {
             if t.subresource.is_some() {
                 return Err(t.not_found());
             }
-            json!({"apiVersion": t.rt.api_version(), "kind": t.rt.kind, "metadata": {"name": t.name(), "namespace": t.namespace}})
+            absent = json!({"apiVersion": t.rt.api_version(), "kind": t.rt.kind, "metadata": {"name": t.name(), "namespace": t.namespace}});
+            &absent
         }
     };
-    let merged = fields::apply(&live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
+    let merged = fields::apply(live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
         let n = conflicts.len();
         let list: Vec<String> = conflicts
             .iter()
@@ -579,8 +579,8 @@ fn apply(
     match old {
         None => create_inner(store, clock, t, merged, opts, false),
         Some(old) => {
-            let new = merge_subresource(t, &old, merged);
-            commit(store, clock, t, Some(&old), new, opts, false)
+            let new = merge_subresource(t, old, merged);
+            commit(store, clock, t, Some(old), new, opts, false)
         }
     }
 }
