@@ -38,6 +38,9 @@
 //! controllers); the default keeps the whole run's history, so no watch of the operator gets
 //! `410 Gone`; the simulator's peak resident memory (its objects and this history) is printed
 //! on stderr.
+//! `SCALE_LOCK_PROBE=1` samples the simulator's store lock every 100 us and prints the share
+//! of samples that found it held, per second, until all are Steady (the simulator's requests,
+//! watches and controllers take turns on that lock).
 //! `SCALE_SIM_LOG=<filter>` logs the simulator (tracing's `EnvFilter` syntax) on stderr:
 //! `kube_sim::controllers=debug` gives the length and writes of each pass of its control loop.
 //! `SCALE_KEEP_JOURNAL=<dir>` copies each run's journal and operator log to `<dir>/<clusters>/`
@@ -175,6 +178,37 @@ fn steady_count(sim: &Sim) -> usize {
     })
 }
 
+/// Samples the simulator's store lock every 100 us on a thread of its own until the flag is
+/// set; the thread returns the share of samples that found it held, per second.
+fn lock_probe(
+    sim: &Sim,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<f64>>,
+) {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let probe = sim.store_probe();
+    let flag = stop.clone();
+    let sampler = std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut shares = Vec::new();
+        let (mut samples, mut held) = (0u32, 0u32);
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            if probe.locked() {
+                held += 1;
+            }
+            samples += 1;
+            if start.elapsed().as_secs() as usize > shares.len() {
+                shares.push(f64::from(held) / f64::from(samples.max(1)));
+                (samples, held) = (0, 0);
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        shares
+    });
+    (stop, sampler)
+}
+
 /// One progress line on stderr: where the clusters are (Steady, with an FE StatefulSet,
 /// with a BE StatefulSet), pods created and ready, and API requests so far.
 fn progress(sim: &Sim, started: Instant, clusters: usize, steady: usize) {
@@ -258,6 +292,7 @@ async fn run(
     let wrapped = command.len() > 1;
     tokio::time::sleep(Duration::from_millis(500)).await;
     sim.clear_audit();
+    let probe = std::env::var_os("SCALE_LOCK_PROBE").map(|_| lock_probe(&sim));
     let started = Instant::now();
     let sim_cpu_before = cpu_seconds(std::process::id());
     let machine_before = machine_ticks();
@@ -289,6 +324,16 @@ async fn run(
     }
     let seconds = started.elapsed().as_secs_f64();
     let machine_after = machine_ticks();
+    if let Some((stop, sampler)) = probe {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let shares = sampler.join().unwrap_or_default();
+        let line: Vec<String> = shares
+            .iter()
+            .enumerate()
+            .map(|(s, share)| format!("{s}s {:.0}%", share * 100.0))
+            .collect();
+        eprintln!("  store lock held, by second: {}", line.join(", "));
+    }
     if steady < clusters {
         eprintln!(
             "{} of {clusters} clusters not Steady after {} s",

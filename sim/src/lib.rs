@@ -367,6 +367,12 @@ impl Sim {
         })
     }
 
+    /// A handle that tells whether the store's lock is held, for sampling how busy the store
+    /// is from another thread (the scale bench's `SCALE_LOCK_PROBE`).
+    pub fn store_probe(&self) -> StoreProbe {
+        StoreProbe(self.shared.clone())
+    }
+
     /// The current cluster-wide resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.shared.read(Store::current_rv)
@@ -410,5 +416,18 @@ impl Drop for Sim {
         {
             handle.abort();
         }
+    }
+}
+
+/// See [`Sim::store_probe`].
+#[derive(Clone)]
+pub struct StoreProbe(Arc<Shared>);
+
+impl StoreProbe {
+    /// Whether the store's lock is held at this instant (by an API request, a watch or the
+    /// control loop). When it is free this takes it for an instant, so
+    /// sample it at most every 100 us or so.
+    pub fn locked(&self) -> bool {
+        self.0.store.try_lock().is_none()
     }
 }
