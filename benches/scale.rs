@@ -47,6 +47,7 @@
 //! (for `starrocks-operator replay --journal <dir>/<clusters>/journal`).
 //! Linux only (reads `/proc`).
 
+use kube_sim::jsonpath::JsonPath;
 use kube_sim::{Sim, SimOptions};
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -167,14 +168,14 @@ fn reconciles(port: u16) -> f64 {
         .sum()
 }
 
-/// How many StarRocksClusters are Steady and running. One read of the store, no copies: the
-/// poll must not load the simulator it measures.
+/// How many StarRocksClusters are Steady and running. One read of the store, no copies and no
+/// allocation (`JsonPath::at`, not `Value::pointer`, which allocates per token): the poll holds
+/// the store's lock, and must not load the simulator it measures. With `Value::pointer` this
+/// poll was about 1 s of CPU under the lock in a 1,000-cluster run (`perf record`).
 fn steady_count(sim: &Sim) -> usize {
     sim.count("starrocks.com", "starrocksclusters", |c| {
-        c.pointer("/status/lifecycle/state")
-            .and_then(|v| v.as_str())
-            == Some("Steady")
-            && c.pointer("/status/phase").and_then(|v| v.as_str()) == Some("running")
+        c.at("/status/lifecycle/state").and_then(|v| v.as_str()) == Some("Steady")
+            && c.at("/status/phase").and_then(|v| v.as_str()) == Some("running")
     })
 }
 
@@ -214,14 +215,14 @@ fn lock_probe(
 fn progress(sim: &Sim, started: Instant, clusters: usize, steady: usize) {
     let sts_of = |tier: &'static str| {
         sim.count("apps", "statefulsets", move |s| {
-            s.pointer("/metadata/name")
+            s.at("/metadata/name")
                 .and_then(|v| v.as_str())
                 .is_some_and(|n| n.ends_with(tier))
         })
     };
     let pods = sim.count("", "pods", |_| true);
     let ready = sim.count("", "pods", |p| {
-        p.pointer("/status/conditions")
+        p.at("/status/conditions")
             .and_then(|v| v.as_array())
             .into_iter()
             .flatten()
