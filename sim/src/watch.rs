@@ -103,10 +103,21 @@ pub fn respond(
     resp
 }
 
+/// One watch event line, `{"type":..,"object":..}` with `type` first, as the API server
+/// encodes `metav1.WatchEvent` (its fields in declaration order). Clients rely on that order:
+/// serde's adjacently tagged enums (kube's `WatchEvent`) decode the object in one pass only
+/// when the tag comes first, and buffer the whole object to decode it twice otherwise.
 fn line(kind: &str, object: Value) -> Bytes {
-    let mut s = json!({"type": kind, "object": object}).to_string();
-    s.push('\n');
-    Bytes::from(s)
+    #[derive(Serialize)]
+    struct Line<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        object: Value,
+    }
+    // Serializing JSON values to memory does not fail.
+    let mut bytes = serde_json::to_vec(&Line { kind, object }).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
 }
 
 /// A stored object as the API answers it: with its type's `apiVersion` and `kind`, serialized
@@ -150,19 +161,19 @@ impl Serialize for Typed<'_> {
 fn object_line(kind: &str, target: &Target, object: &Value) -> Bytes {
     #[derive(Serialize)]
     struct Line<'a> {
-        object: Typed<'a>,
         #[serde(rename = "type")]
         kind: &'a str,
+        object: Typed<'a>,
     }
     if let Some(map) = object.as_object() {
         let api_version = target.rt.api_version();
         let event = Line {
+            kind,
             object: Typed {
                 api_version: &api_version,
                 kind: &target.rt.kind,
                 object: map,
             },
-            kind,
         };
         // Serializing JSON values to memory does not fail; the copy below would answer anyway.
         if let Ok(mut bytes) = serde_json::to_vec(&event) {
@@ -185,15 +196,16 @@ fn compact_line(kind: &str, target: &Target, rev: &Revision) -> Bytes {
     // `json` is a JSON object without the two keys: `{` then its members, if any.
     let members = json.strip_prefix('{').unwrap_or("}");
     let mut out = Vec::with_capacity(json.len() + 96);
-    out.extend_from_slice(b"{\"object\":");
+    out.extend_from_slice(b"{\"type\":");
+    out.extend_from_slice(Value::from(kind).to_string().as_bytes());
+    out.extend_from_slice(b",\"object\":");
     let head = json!({"apiVersion": target.rt.api_version(), "kind": target.rt.kind}).to_string();
     out.extend_from_slice(head.trim_end_matches('}').as_bytes());
     if members != "}" {
         out.push(b',');
     }
+    // `members` closes the object; one more brace closes the event.
     out.extend_from_slice(members.as_bytes());
-    out.extend_from_slice(b",\"type\":");
-    out.extend_from_slice(Value::from(kind).to_string().as_bytes());
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
 }
@@ -363,6 +375,16 @@ mod tests {
         Target::object(rt, Some("default"), "a")
     }
 
+    /// The API server's order (`metav1.WatchEvent`): `type`, then `object`.
+    fn assert_type_first(line: &[u8], kind: &str) {
+        let head = format!("{{\"type\":\"{kind}\",\"object\":");
+        assert!(
+            line.starts_with(head.as_bytes()),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+
     #[test]
     fn a_compact_line_says_what_the_rendered_copy_says() {
         let target = configmap_target();
@@ -379,6 +401,8 @@ mod tests {
                 let rendered = line(kind, render(&target, object.clone(), table::View::Object));
                 let compact = compact_line(kind, &target, &rev);
                 assert!(compact.ends_with(b"\n"));
+                assert_type_first(&compact, kind);
+                assert_type_first(&rendered, kind);
                 let parse = |b: &[u8]| serde_json::from_slice::<Value>(b).expect("one JSON line");
                 assert_eq!(parse(&compact), parse(&rendered), "{object}");
             }
@@ -424,6 +448,7 @@ mod tests {
             for kind in ["ADDED", "MODIFIED", "DELETED"] {
                 let copied = line(kind, render(&target, object.clone(), table::View::Object));
                 assert_eq!(object_line(kind, &target, &object), copied, "{object}");
+                assert_type_first(&copied, kind);
             }
         }
     }
