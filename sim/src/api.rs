@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::clock::SimClock;
-use crate::defaults::apply_defaults;
+use crate::defaults::{apply_defaults, initial_status};
 use crate::errors::{ApiError, Cause};
 use crate::fields::{self, ApplyRequest};
 use crate::listtypes::Shape;
@@ -781,6 +781,7 @@ fn commit(
         };
         fields::record_update(old, &mut new, shape(rt), req);
     }
+    initial_status(&rt.kind, &mut new);
     let template_changed = match old {
         Some(o) => o.at("/spec/template") != new.at("/spec/template"),
         None => new.at("/spec/template").is_some(),
@@ -1373,6 +1374,21 @@ mod tests {
         b["spec"]["replicas"] = json!(4);
         let e = update(&mut s, &c, &t, b, &opts("t")).unwrap_err();
         assert_eq!(e.code(), 409);
+    }
+
+    #[test]
+    fn a_created_pod_is_pending_and_its_creator_does_not_own_the_phase() {
+        let (mut s, c) = setup();
+        let rt = s.registry.find("", "v1", "pods").cloned().unwrap();
+        let t = Target::object(&rt, Some("default"), "p");
+        let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let created = create(&mut s, &c, &t, pod, &opts("kube-controller-manager")).unwrap();
+        let created = created.object();
+        assert_eq!(created["status"]["phase"], "Pending");
+        let entry = &created["metadata"]["managedFields"][0];
+        assert_eq!(entry["manager"], "kube-controller-manager");
+        assert!(entry["fieldsV1"]["f:spec"].is_object(), "{entry}");
+        assert!(entry["fieldsV1"].get("f:status").is_none(), "{entry}");
     }
 
     #[test]

@@ -92,10 +92,18 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, next_ip: &mut dyn FnMut() -> 
                 }
             }
         }
-        "Pod" => {
-            set_default(obj, &["spec", "restartPolicy"], json!("Always"));
-            set_default(obj, &["status", "phase"], json!("Pending"));
-        }
+        "Pod" => set_default(obj, &["spec", "restartPolicy"], json!("Always")),
+        _ => {}
+    }
+}
+
+/// Sets the initial `status.phase` of the kinds that have one, as the registry strategies'
+/// `PrepareForCreate` do: after the field manager has recorded the write, so the creator does
+/// not own it (in a real cluster, a pod's first `managedFields` entry has no `f:status`, and
+/// the kubelet's status write is the first to own `status.phase`).
+pub fn initial_status(kind: &str, obj: &mut Value) {
+    match kind {
+        "Pod" => set_default(obj, &["status", "phase"], json!("Pending")),
         "Namespace" => set_default(obj, &["status", "phase"], json!("Active")),
         "PersistentVolumeClaim" => set_default(obj, &["status", "phase"], json!("Bound")),
         _ => {}
