@@ -14,8 +14,90 @@ use serde_json::{Map, Value, json};
 
 use crate::listtypes::{ListKind, Shape, item_key};
 
-/// A field path: a sequence of `FieldsV1` path elements (`f:spec`, `k:{"name":"a"}`, ...).
-pub type FieldPath = Vec<String>;
+/// A field path: a sequence of `FieldsV1` path elements (`f:spec`, `k:{"name":"a"}`, ...),
+/// held as one string with the elements separated by NUL. Paths order as their sequences of
+/// elements do (NUL sorts before any character of an element), and building, copying and
+/// comparing one costs one buffer instead of one per element: field sets of pod templates
+/// hold hundreds of paths with long common prefixes. A field name containing NUL, which no
+/// Kubernetes name allows, would read as two elements.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FieldPath(String);
+
+impl FieldPath {
+    const SEP: char = '\0';
+
+    /// The path of the given elements.
+    pub fn of<S: AsRef<str>>(elements: impl IntoIterator<Item = S>) -> FieldPath {
+        let mut p = FieldPath::default();
+        for e in elements {
+            p.push("", e.as_ref());
+        }
+        p
+    }
+
+    /// Its elements, first to last.
+    pub fn elements(&self) -> impl DoubleEndedIterator<Item = &str> + Clone {
+        self.0.split(Self::SEP).filter(|_| !self.0.is_empty())
+    }
+
+    /// The number of elements.
+    pub fn len(&self) -> usize {
+        if self.0.is_empty() {
+            0
+        } else {
+            self.0.matches(Self::SEP).count() + 1
+        }
+    }
+
+    /// Whether it has no element.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `prefix`'s elements are its first elements.
+    pub fn starts_with(&self, prefix: &FieldPath) -> bool {
+        prefix.0.is_empty()
+            || self.0.starts_with(&prefix.0)
+                && (self.0.len() == prefix.0.len()
+                    || self.0[prefix.0.len()..].starts_with(Self::SEP))
+    }
+
+    /// Appends the element `tag` followed by `rest` (`f:` and a field name, say).
+    fn push(&mut self, tag: &str, rest: &str) {
+        if !self.0.is_empty() {
+            self.0.push(Self::SEP);
+        }
+        self.0.push_str(tag);
+        self.0.push_str(rest);
+    }
+
+    /// Appends the element `tag` followed by the JSON of `rest` (a list item or its key).
+    fn push_json(&mut self, tag: &str, rest: &Value) {
+        use std::fmt::Write;
+        self.push(tag, "");
+        // Writing to a `String` does not fail.
+        let _ = write!(self.0, "{rest}");
+    }
+
+    /// Removes the last element.
+    fn pop(&mut self) {
+        match self.0.rfind(Self::SEP) {
+            Some(i) => self.0.truncate(i),
+            None => self.0.clear(),
+        }
+    }
+
+    /// The last element and the path before it.
+    fn split_last(&self) -> Option<(&str, FieldPath)> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(match self.0.rfind(Self::SEP) {
+            Some(i) => (&self.0[i + 1..], FieldPath(self.0[..i].to_string())),
+            None => (self.0.as_str(), FieldPath::default()),
+        })
+    }
+}
 
 /// A set of field paths.
 pub type FieldSet = BTreeSet<FieldPath>;
@@ -88,12 +170,17 @@ fn owned_parts<'v, 's>(
             continue;
         }
         if k != "metadata" {
-            parts.push((vec![format!("f:{k}")], v, shape.child(k), k.as_str()));
+            parts.push((
+                FieldPath::of([format!("f:{k}")]),
+                v,
+                shape.child(k),
+                k.as_str(),
+            ));
             continue;
         }
         for (mk, mv) in v.as_object().into_iter().flatten() {
             if !SERVER_METADATA.contains(&mk.as_str()) {
-                let path = vec![format!("f:{k}"), format!("f:{mk}")];
+                let path = FieldPath::of([format!("f:{k}"), format!("f:{mk}")]);
                 parts.push((path, mv, shape.child(k).child(mk), mk.as_str()));
             }
         }
@@ -125,7 +212,7 @@ fn walk(
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, cv) in m {
-                prefix.push(format!("f:{k}"));
+                prefix.push("f:", k);
                 walk(cv, shape.child(k), k, prefix, member);
                 prefix.pop();
             }
@@ -133,7 +220,7 @@ fn walk(
         Value::Array(items) if !items.is_empty() => match shape.list_kind(field, items) {
             ListKind::Map(keys) if items.iter().all(Value::is_object) => {
                 for item in items {
-                    prefix.push(format!("k:{}", item_key(item, &keys)));
+                    prefix.push_json("k:", &item_key(item, &keys));
                     member(prefix);
                     walk(item, shape.items(), field, prefix, member);
                     prefix.pop();
@@ -141,7 +228,7 @@ fn walk(
             }
             ListKind::Set => {
                 for item in items {
-                    prefix.push(format!("v:{item}"));
+                    prefix.push_json("v:", item);
                     member(prefix);
                     prefix.pop();
                 }
@@ -157,8 +244,12 @@ fn walk(
 /// records, where the writer owns everything). An empty object when `obj` sets nothing.
 pub fn fields_v1_of(obj: &Value, shape: Shape<'_>) -> Value {
     let mut root = Trie::default();
-    for (mut prefix, v, shape, field) in owned_parts(obj, shape) {
-        walk(v, shape, field, &mut prefix, &mut |p| root.insert(p));
+    for (prefix, v, shape, field) in owned_parts(obj, shape) {
+        let mut node = &mut root;
+        for element in prefix.elements() {
+            node = node.children.entry(element.to_string()).or_default();
+        }
+        node.add(v, shape, field);
     }
     root.into_fields_v1()
 }
@@ -173,12 +264,12 @@ struct Trie {
 
 impl Trie {
     /// Adds `path` as a member, creating the nodes on the way.
-    fn insert(&mut self, path: &[String]) {
+    fn insert(&mut self, path: &FieldPath) {
         let mut node = self;
-        for seg in path {
+        for seg in path.elements() {
             // Most nodes already exist (paths share prefixes): look up before copying.
             if !node.children.contains_key(seg) {
-                node.children.insert(seg.clone(), Trie::default());
+                node.children.insert(seg.to_string(), Trie::default());
             }
             let Some(child) = node.children.get_mut(seg) else {
                 return;
@@ -186,6 +277,39 @@ impl Trie {
             node = child;
         }
         node.member = true;
+    }
+
+    /// Adds the members [`walk`] finds in `v` (under `field`, with the given shape), relative
+    /// to this node, without building their paths.
+    fn add(&mut self, v: &Value, shape: Shape<'_>, field: &str) {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                for (k, cv) in m {
+                    self.child("f:", k).add(cv, shape.child(k), k);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => match shape.list_kind(field, items) {
+                ListKind::Map(keys) if items.iter().all(Value::is_object) => {
+                    for item in items {
+                        let child = self.child("k:", item_key(item, &keys));
+                        child.member = true;
+                        child.add(item, shape.items(), field);
+                    }
+                }
+                ListKind::Set => {
+                    for item in items {
+                        self.child("v:", item).member = true;
+                    }
+                }
+                _ => self.member = true,
+            },
+            _ => self.member = true,
+        }
+    }
+
+    /// The child at the element `tag` followed by `rest`, created if missing.
+    fn child(&mut self, tag: &str, rest: impl std::fmt::Display) -> &mut Trie {
+        self.children.entry(format!("{tag}{rest}")).or_default()
     }
 
     /// The `FieldsV1` form: `.` marks a member that has descendants; a member without is `{}`.
@@ -205,15 +329,15 @@ impl Trie {
 /// Whether `p` has no descendant in `set`.
 fn is_leaf(set: &FieldSet, p: &FieldPath) -> bool {
     use std::ops::Bound::{Included, Unbounded};
-    set.range::<[String], _>((Included(p.as_slice()), Unbounded))
+    set.range::<FieldPath, _>((Included(p), Unbounded))
         .nth(1)
         .is_none_or(|next| !next.starts_with(p))
 }
 
 /// The value at a field path, if present.
-pub fn get_at<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
+pub fn get_at<'v>(obj: &'v Value, path: &FieldPath) -> Option<&'v Value> {
     let mut cur = obj;
-    for seg in path {
+    for seg in path.elements() {
         cur = step(cur, seg)?;
     }
     Some(cur)
@@ -244,12 +368,12 @@ fn find_in_list(list: &[Value], seg: &str) -> Option<usize> {
 }
 
 /// Removes the field at `path` (a map key or a list item); missing paths are ignored.
-pub fn remove_at(obj: &mut Value, path: &[String]) {
+pub fn remove_at(obj: &mut Value, path: &FieldPath) {
     let Some((last, parent_path)) = path.split_last() else {
         return;
     };
     let mut cur = obj;
-    for seg in parent_path {
+    for seg in parent_path.elements() {
         let next = if let Some(f) = seg.strip_prefix("f:") {
             cur.get_mut(f)
         } else {
@@ -369,20 +493,20 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
                 out.insert(prefix.clone());
                 continue;
             }
-            prefix.push(k.clone());
+            prefix.push("", k);
             rec(child, prefix, out);
             prefix.pop();
         }
     }
     let mut out = FieldSet::new();
-    rec(v, &mut Vec::new(), &mut out);
+    rec(v, &mut FieldPath::default(), &mut out);
     out
 }
 
 /// Renders a path as the API server does in conflict messages: `.spec.containers[name="a"].image`.
-pub fn render_path(p: &[String]) -> String {
+pub fn render_path(p: &FieldPath) -> String {
     let mut s = String::new();
-    for seg in p {
+    for seg in p.elements() {
         if let Some(f) = seg.strip_prefix("f:") {
             s.push('.');
             s.push_str(f);
@@ -565,7 +689,7 @@ pub fn apply(
 }
 
 /// Whether `path` is a member of a `FieldsV1` trie: its node is a leaf (`{}`) or carries `.`.
-fn trie_member(trie: &Value, path: &[String]) -> bool {
+fn trie_member(trie: &Value, path: &FieldPath) -> bool {
     !path.is_empty()
         && trie_node(trie, path)
             .and_then(Value::as_object)
@@ -735,11 +859,11 @@ fn differing_parts(old: &Value, new: &Value) -> Option<Vec<FieldPath>> {
             let meta_keys: BTreeSet<&String> = om.keys().chain(nm.keys()).collect();
             for mk in meta_keys {
                 if !SERVER_METADATA.contains(&mk.as_str()) && om.get(mk) != nm.get(mk) {
-                    parts.push(vec!["f:metadata".to_string(), format!("f:{mk}")]);
+                    parts.push(FieldPath::of(["f:metadata".to_string(), format!("f:{mk}")]));
                 }
             }
         } else if o.get(k) != n.get(k) {
-            parts.push(vec![format!("f:{k}")]);
+            parts.push(FieldPath::of([format!("f:{k}")]));
         }
     }
     Some(parts)
@@ -750,7 +874,10 @@ fn differing_parts(old: &Value, new: &Value) -> Option<Vec<FieldPath>> {
 fn field_set_under(obj: &Value, shape: Shape<'_>, parts: &[FieldPath]) -> FieldSet {
     let mut out = FieldSet::new();
     for part in parts {
-        let fields: Vec<&str> = part.iter().filter_map(|s| s.strip_prefix("f:")).collect();
+        let fields: Vec<&str> = part
+            .elements()
+            .filter_map(|s| s.strip_prefix("f:"))
+            .collect();
         let (value, shape, field) = match fields.as_slice() {
             [k] => (obj.get(*k), shape.child(k), *k),
             [m, k] => (
@@ -783,7 +910,10 @@ fn changes_under(
     let mut all = FieldSet::new();
     let mut changed = FieldSet::new();
     for part in parts {
-        let fields: Vec<&str> = part.iter().filter_map(|s| s.strip_prefix("f:")).collect();
+        let fields: Vec<&str> = part
+            .elements()
+            .filter_map(|s| s.strip_prefix("f:"))
+            .collect();
         let ((value, before), shape, field) = match fields.as_slice() {
             [k] => ((new.get(*k), old.get(*k)), shape.child(k), *k),
             [m, k] => (
@@ -822,7 +952,7 @@ fn walk_changes(
     match new {
         Value::Object(m) if !m.is_empty() => {
             for (k, cv) in m {
-                prefix.push(format!("f:{k}"));
+                prefix.push("f:", k);
                 walk_changes(
                     cv,
                     old.and_then(|o| o.get(k)),
@@ -841,7 +971,8 @@ fn walk_changes(
                 for item in items {
                     let key = item_key(item, &keys);
                     let segment = format!("k:{key}");
-                    if !seen.insert(segment.clone()) {
+                    prefix.push("", &segment);
+                    if !seen.insert(segment) {
                         return None;
                     }
                     // As `find_in_list` finds a path's item: by the fields its key names.
@@ -853,7 +984,6 @@ fn walk_changes(
                         old_items.and_then(|l| l.iter().find(|i| item_key(i, &named) == key));
                     // An item with fields has members below it: not a leaf.
                     let leaf = item.as_object().is_none_or(Map::is_empty);
-                    prefix.push(segment);
                     member(prefix, before.is_none() || leaf && before != Some(item));
                     walk_changes(item, before, shape.items(), field, prefix, member)?;
                     prefix.pop();
@@ -862,7 +992,7 @@ fn walk_changes(
             ListKind::Set => {
                 let old_items = old.and_then(Value::as_array);
                 for item in items {
-                    prefix.push(format!("v:{item}"));
+                    prefix.push_json("v:", item);
                     member(prefix, !old_items.is_some_and(|l| l.contains(item)));
                     prefix.pop();
                 }
@@ -892,7 +1022,7 @@ fn trie_all_under(
             let ok = if k == "." {
                 keep(prefix)
             } else {
-                prefix.push(k.clone());
+                prefix.push("", k);
                 let ok = rec(child, prefix, keep);
                 prefix.pop();
                 ok
@@ -910,13 +1040,13 @@ fn trie_all_under(
 }
 
 /// Whether a `FieldsV1` trie has a node at `path`.
-fn trie_has(trie: &Value, path: &[String]) -> bool {
+fn trie_has(trie: &Value, path: &FieldPath) -> bool {
     trie_node(trie, path).is_some()
 }
 
 /// The node of a `FieldsV1` trie at `path`, if any.
-fn trie_node<'t>(trie: &'t Value, path: &[String]) -> Option<&'t Value> {
-    path.iter().try_fold(trie, |node, seg| node.get(seg))
+fn trie_node<'t>(trie: &'t Value, path: &FieldPath) -> Option<&'t Value> {
+    path.elements().try_fold(trie, |node, seg| node.get(seg))
 }
 
 /// One `managedFields` entry parsed (defaults for what is missing).
@@ -1099,26 +1229,56 @@ mod tests {
     fn fields_v1_round_trip() {
         let obj = json!({"metadata": {"name": "x", "labels": {"a": "1"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
         let set = field_set(&obj, Shape::Builtin);
-        assert!(set.contains(&vec![
-            "f:metadata".to_string(),
-            "f:labels".into(),
-            "f:a".into()
-        ]));
-        assert!(set.contains(&vec![
-            "f:spec".to_string(),
-            "f:containers".into(),
-            "k:{\"name\":\"c\"}".into()
-        ]));
-        assert!(
-            !set.iter()
-                .any(|p| p.contains(&"f:name".to_string()) && p.len() == 2 && p[0] == "f:metadata")
-        );
+        assert!(set.contains(&FieldPath::of(["f:metadata", "f:labels", "f:a"])));
+        assert!(set.contains(&FieldPath::of([
+            "f:spec",
+            "f:containers",
+            "k:{\"name\":\"c\"}"
+        ])));
+        assert!(!set.contains(&FieldPath::of(["f:metadata", "f:name"])));
         let v1 = to_fields_v1(&set);
         assert_eq!(
             v1["f:spec"]["f:containers"]["k:{\"name\":\"c\"}"]["."],
             json!({})
         );
         assert_eq!(from_fields_v1(&v1), set);
+    }
+
+    #[test]
+    fn a_field_path_orders_and_nests_as_its_elements() {
+        let paths = [
+            vec![],
+            vec!["f:a"],
+            vec!["f:a", "f:b"],
+            vec!["f:a", "k:{\"x\":1}", "f:c"],
+            vec!["f:a-b"],
+            vec!["f:ab"],
+            vec!["f:ab", "f:"],
+            vec!["v:\"a b\""],
+        ];
+        for x in &paths {
+            let px = FieldPath::of(x);
+            assert_eq!(px.elements().collect::<Vec<_>>(), *x);
+            assert_eq!(px.len(), x.len());
+            for y in &paths {
+                let py = FieldPath::of(y);
+                assert_eq!(px.cmp(&py), x.cmp(y), "{x:?} {y:?}");
+                assert_eq!(px.starts_with(&py), x.starts_with(y), "{x:?} {y:?}");
+            }
+            let mut popped = px.clone();
+            popped.pop();
+            assert_eq!(
+                popped,
+                FieldPath::of(x.iter().take(x.len().saturating_sub(1)))
+            );
+            match px.split_last() {
+                Some((last, before)) => {
+                    assert_eq!(Some(&last), x.last());
+                    assert_eq!(before, popped);
+                }
+                None => assert!(x.is_empty()),
+            }
+        }
     }
 
     #[test]
