@@ -654,8 +654,15 @@ pub fn apply(
     let under_walked = |p: &FieldPath| walked.iter().any(|d| p.starts_with(d));
     let result_sub = field_set_under(&result, shape, &walked);
     let mut out = Vec::with_capacity(raw.len() + 1);
+    // The applier's stored entry, when it has exactly one: its `fieldsV1` is reused below if
+    // this apply owns the same fields.
+    let mut stored_mine = None;
+    let mine_entries = raw.iter().filter(|e| is_mine(e)).count();
     for (e, parsed) in raw.into_iter().zip(losing.iter_mut()) {
         if is_mine(&e) {
+            if mine_entries == 1 {
+                stored_mine = Some(e);
+            }
             continue;
         }
         let touched = dirty.iter().any(|d| trie_has(&e["fieldsV1"], d));
@@ -682,7 +689,16 @@ pub fn apply(
     let mut mine: FieldSet = cfg_set;
     mine.retain(|p| result_sub.contains(p));
     if !mine.is_empty() {
-        out.push(render_entry(&ManagedEntry::written(req, "Apply", mine)));
+        let entry = ManagedEntry::written(req, "Apply", FieldSet::new());
+        // Applying the same fields again (new values, or none): the stored trie, which the
+        // server rendered from that same set, is what rendering would give.
+        let same = stored_mine
+            .as_mut()
+            .filter(|_| mine == old_mine)
+            .and_then(|e| e.get_mut("fieldsV1"))
+            .map(Value::take);
+        let fields_v1 = same.unwrap_or_else(|| to_fields_v1(&mine));
+        out.push(render_entry_with(&entry, fields_v1));
     }
     put_managed(&mut result, out);
     Ok(result)
