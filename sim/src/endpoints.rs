@@ -139,6 +139,74 @@ impl NamespacePods {
     }
 }
 
+/// The Services of one namespace by one `key=value` requirement of their selector (a
+/// Service's selector is a map of them), the one fewest of them share, so that the Services
+/// selecting a pod are found from its labels instead of by matching every selector against
+/// it: at 1,000 clusters, 100 to a namespace, that matching was a quarter of this
+/// controller's time.
+struct ServiceIndex<'a> {
+    by_requirement: HashMap<(&'a str, &'a str), Vec<(&'a str, &'a LabelSelector)>>,
+    /// Services with no such requirement to index them by (matched against every pod).
+    others: Vec<(&'a str, &'a LabelSelector)>,
+}
+
+impl<'a> ServiceIndex<'a> {
+    fn new(services: &'a BTreeMap<String, LabelSelector>) -> ServiceIndex<'a> {
+        // A non-empty value: `matches_labels` reads a label that is not a string as "", which
+        // `label_pairs` does not list.
+        let pairs = |selector: &'a LabelSelector| {
+            selector.0.iter().filter_map(|r| match r {
+                Requirement::In(k, vs) => match vs.as_slice() {
+                    [v] if !v.is_empty() => Some((k.as_str(), v.as_str())),
+                    _ => None,
+                },
+                _ => None,
+            })
+        };
+        let mut shared: HashMap<(&str, &str), usize> = HashMap::new();
+        for selector in services.values() {
+            for pair in pairs(selector) {
+                *shared.entry(pair).or_default() += 1;
+            }
+        }
+        let mut index = ServiceIndex {
+            by_requirement: HashMap::new(),
+            others: Vec::new(),
+        };
+        for (name, selector) in services {
+            // An empty selector selects no pod for a Service.
+            if selector.is_empty() {
+                continue;
+            }
+            match pairs(selector).min_by_key(|p| shared.get(p).copied().unwrap_or(0)) {
+                Some(pair) => index
+                    .by_requirement
+                    .entry(pair)
+                    .or_default()
+                    .push((name, selector)),
+                None => index.others.push((name, selector)),
+            }
+        }
+        index
+    }
+
+    /// The names of the Services whose selector matches one of the label sets, in name order.
+    fn selecting(&self, labels: &[Value]) -> BTreeSet<&'a str> {
+        let mut found = BTreeSet::new();
+        for l in labels {
+            let indexed = label_pairs(l)
+                .filter_map(|(k, v)| self.by_requirement.get(&(k.as_str(), v)))
+                .flatten();
+            for (name, selector) in indexed.chain(&self.others) {
+                if !found.contains(name) && selector.matches_labels(l) {
+                    found.insert(*name);
+                }
+            }
+        }
+        found
+    }
+}
+
 /// The string-valued labels of a pod, as index keys.
 fn label_pairs(labels: &Value) -> impl Iterator<Item = (&String, &str)> {
     labels
@@ -282,12 +350,14 @@ impl EndpointSliceController {
         // Services selecting a pod that changed (by its labels before or after the change) are
         // visited whatever their last pass.
         for (ns, labels) in &touched {
-            for (name, selector) in self.services.get(ns).into_iter().flatten() {
-                if !selector.is_empty() && labels.iter().any(|l| selector.matches_labels(l)) {
-                    let key = (ns.clone(), name.clone());
-                    self.idle.remove(&key);
-                    self.pending.push(key);
-                }
+            let Some(services) = self.services.get(ns) else {
+                continue;
+            };
+            let selecting = ServiceIndex::new(services).selecting(labels);
+            for name in selecting {
+                let key = (ns.clone(), name.to_string());
+                self.idle.remove(&key);
+                self.pending.push(key);
             }
         }
         for key in self.pending.take() {
@@ -456,6 +526,43 @@ impl EndpointSliceController {
 mod tests {
     use super::*;
     use crate::resources::Registry;
+    use proptest::prelude::*;
+
+    /// A label map from (key, value) picks over a small alphabet; value 3 is not a string.
+    fn labels(picks: &[(u8, u8)]) -> Value {
+        let mut m = serde_json::Map::new();
+        for (k, v) in picks {
+            let value = match v % 4 {
+                0 => json!(""),
+                3 => json!(7),
+                v => json!(format!("v{v}")),
+            };
+            m.insert(format!("k{}", k % 3), value);
+        }
+        Value::Object(m)
+    }
+
+    proptest! {
+        /// The index finds exactly the Services whose selector matches one of the label sets.
+        #[test]
+        fn the_service_index_finds_what_matching_every_selector_finds(
+            selectors in prop::collection::vec(prop::collection::vec((0u8..3, 0u8..4), 0..3), 0..8),
+            pods in prop::collection::vec(prop::collection::vec((0u8..3, 0u8..4), 0..4), 0..4),
+        ) {
+            let services: BTreeMap<String, LabelSelector> = selectors
+                .iter()
+                .enumerate()
+                .map(|(i, picks)| (format!("s{i}"), LabelSelector::from_map(&labels(picks))))
+                .collect();
+            let pods: Vec<Value> = pods.iter().map(|picks| labels(picks)).collect();
+            let every: BTreeSet<&str> = services
+                .iter()
+                .filter(|(_, sel)| !sel.is_empty() && pods.iter().any(|l| sel.matches_labels(l)))
+                .map(|(name, _)| name.as_str())
+                .collect();
+            prop_assert_eq!(ServiceIndex::new(&services).selecting(&pods), every);
+        }
+    }
 
     fn pod(name: &str, app: &str, ready: bool) -> Value {
         json!({
