@@ -885,23 +885,32 @@ fn differing_parts(old: &Value, new: &Value) -> Option<Vec<FieldPath>> {
     Some(parts)
 }
 
+/// Where a part (see [`differing_parts`]: one or two `f:` elements) is in `obj`: its value if
+/// present, its shape and its field name. `None` for any other path.
+fn locate_part<'v, 's, 'p>(
+    obj: &'v Value,
+    shape: Shape<'s>,
+    part: &'p FieldPath,
+) -> Option<(Option<&'v Value>, Shape<'s>, &'p str)> {
+    let mut fields = part.elements().map(|s| s.strip_prefix("f:"));
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some(Some(k)), None, None) => Some((obj.get(k), shape.child(k), k)),
+        (Some(Some(m)), Some(Some(k)), None) => Some((
+            obj.get(m).and_then(|v| v.get(k)),
+            shape.child(m).child(k),
+            k,
+        )),
+        _ => None,
+    }
+}
+
 /// The field set of `obj` below the given parts (see [`differing_parts`]), as [`field_set`]
 /// walks them.
 fn field_set_under(obj: &Value, shape: Shape<'_>, parts: &[FieldPath]) -> FieldSet {
     let mut out = FieldSet::new();
     for part in parts {
-        let fields: Vec<&str> = part
-            .elements()
-            .filter_map(|s| s.strip_prefix("f:"))
-            .collect();
-        let (value, shape, field) = match fields.as_slice() {
-            [k] => (obj.get(*k), shape.child(k), *k),
-            [m, k] => (
-                obj.get(*m).and_then(|v| v.get(*k)),
-                shape.child(m).child(k),
-                *k,
-            ),
-            _ => continue,
+        let Some((value, shape, field)) = locate_part(obj, shape, part) else {
+            continue;
         };
         if let Some(v) = value {
             walk(v, shape, field, &mut part.clone(), &mut |p| {
@@ -926,22 +935,10 @@ fn changes_under(
     let mut all = FieldSet::new();
     let mut changed = FieldSet::new();
     for part in parts {
-        let fields: Vec<&str> = part
-            .elements()
-            .filter_map(|s| s.strip_prefix("f:"))
-            .collect();
-        let ((value, before), shape, field) = match fields.as_slice() {
-            [k] => ((new.get(*k), old.get(*k)), shape.child(k), *k),
-            [m, k] => (
-                (
-                    new.get(*m).and_then(|v| v.get(*k)),
-                    old.get(*m).and_then(|v| v.get(*k)),
-                ),
-                shape.child(m).child(k),
-                *k,
-            ),
-            _ => continue,
+        let Some((value, part_shape, field)) = locate_part(new, shape, part) else {
+            continue;
         };
+        let before = locate_part(old, shape, part).and_then(|(before, ..)| before);
         if let Some(v) = value {
             let mut member = |p: &FieldPath, is_changed: bool| {
                 if is_changed {
@@ -949,7 +946,7 @@ fn changes_under(
                 }
                 all.insert(p.clone());
             };
-            walk_changes(v, before, shape, field, &mut part.clone(), &mut member)?;
+            walk_changes(v, before, part_shape, field, &mut part.clone(), &mut member)?;
         }
     }
     Some((all, changed))
