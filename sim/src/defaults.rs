@@ -97,10 +97,11 @@ pub fn apply_defaults(kind: &str, obj: &mut Value, next_ip: &mut dyn FnMut() -> 
     }
 }
 
-/// Sets the initial `status.phase` of the kinds that have one, as the registry strategies'
-/// `PrepareForCreate` do: after the field manager has recorded the write, so the creator does
-/// not own it (in a real cluster, a pod's first `managedFields` entry has no `f:status`, and
-/// the kubelet's status write is the first to own `status.phase`).
+/// Sets `status.phase` where it is missing, for the kinds that have one: in effect on create,
+/// as the registry strategies' `PrepareForCreate` do. Called after the field manager has
+/// recorded the write, so the creator does not own it (in a real cluster, a pod's first
+/// `managedFields` entry has no `f:status`, and the kubelet's status write is the first to
+/// own `status.phase`).
 pub fn initial_status(kind: &str, obj: &mut Value) {
     match kind {
         "Pod" => set_default(obj, &["status", "phase"], json!("Pending")),

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::clock::SimClock;
 use crate::controllers::{self, controller_ref, pod_ready, safe_hash};
-use crate::selectors::{LabelSelector, Requirement};
+use crate::selectors::LabelSelector;
 use crate::state::Access;
 use crate::store::{EventKind, Store, StoredEvent};
 
@@ -124,10 +124,8 @@ impl NamespacePods {
     /// picked up by the next one, which sees the change.
     fn candidates(&self, selector: &LabelSelector) -> Option<Vec<&str>> {
         let mut narrowest: Option<&BTreeSet<String>> = None;
-        for r in &selector.0 {
-            let Requirement::In(k, vs) = r else { continue };
-            let [v] = vs.as_slice() else { continue };
-            match self.by_label.get(&(k.clone(), v.clone())) {
+        for (k, v) in selector.equalities() {
+            match self.by_label.get(&(k.to_string(), v.to_string())) {
                 None => return Some(Vec::new()),
                 Some(names) if narrowest.is_none_or(|n| names.len() < n.len()) => {
                     narrowest = Some(names);
@@ -154,15 +152,8 @@ impl<'a> ServiceIndex<'a> {
     fn new(services: &'a BTreeMap<String, LabelSelector>) -> ServiceIndex<'a> {
         // A non-empty value: `matches_labels` reads a label that is not a string as "", which
         // `label_pairs` does not list.
-        let pairs = |selector: &'a LabelSelector| {
-            selector.0.iter().filter_map(|r| match r {
-                Requirement::In(k, vs) => match vs.as_slice() {
-                    [v] if !v.is_empty() => Some((k.as_str(), v.as_str())),
-                    _ => None,
-                },
-                _ => None,
-            })
-        };
+        let pairs =
+            |selector: &'a LabelSelector| selector.equalities().filter(|(_, v)| !v.is_empty());
         let mut shared: HashMap<(&str, &str), usize> = HashMap::new();
         for selector in services.values() {
             for pair in pairs(selector) {

@@ -92,6 +92,17 @@ impl LabelSelector {
         )
     }
 
+    /// Its `key=value` requirements (`In` with one value), as (key, value).
+    pub fn equalities(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().filter_map(|r| match r {
+            Requirement::In(k, vs) => match vs.as_slice() {
+                [v] => Some((k.as_str(), v.as_str())),
+                _ => None,
+            },
+            _ => None,
+        })
+    }
+
     /// Whether the selector has no requirement (matches everything).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
