@@ -9,7 +9,8 @@ use starrocks_model::{
 };
 use starrocks_operator::journal::replay::{ReplaySource, export_command, replay_command};
 use starrocks_operator::journal::{
-    ClusterKey, JournalError, JournalStore, OnCorrupt, OpenOptions, Retention, SledJournal, jsonl,
+    ClusterKey, Durability, JournalError, JournalStore, OnCorrupt, OpenOptions, Retention,
+    SledJournal, jsonl,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -639,4 +640,90 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 fn move_aside_option_defaults() {
     assert_eq!(OnCorrupt::default(), OnCorrupt::MoveAside);
     assert_eq!(OpenOptions::read_only().on_corrupt, OnCorrupt::Fail);
+}
+
+/// The child half of [`an_unflushed_record_is_lost_only_with_those_after_it`]: appends the
+/// records of a create and an upgrade as the reconciler does (flushed when the step decided
+/// actions, only written when it decided none), then aborts without dropping the journal,
+/// as a crash would.
+fn crash_after_appending(dir: &Path, records: &[Record]) -> ! {
+    let journal = open(dir, no_retention());
+    for r in records {
+        let durability = if r.actions.is_empty() {
+            Durability::Written
+        } else {
+            Durability::Flushed
+        };
+        journal
+            .append_with(&key(), std::slice::from_ref(r), durability)
+            .unwrap();
+    }
+    std::process::abort()
+}
+
+/// A crash keeps every record up to the last flushed one (a step with actions), and what it
+/// loses is a tail: the log is a prefix of what was appended, never one with a gap. The test
+/// runs itself in a child process that aborts after appending.
+#[test]
+fn an_unflushed_record_is_lost_only_with_those_after_it() {
+    const CHILD: &str = "JOURNAL_CRASH_CHILD_DIR";
+    // Resyncs in Steady decide nothing: the log ends with records that are only written.
+    let mut cluster = create_and_upgrade();
+    for _ in 0..3 {
+        cluster.run(Event::Resync);
+    }
+    let records = cluster.records;
+    if let Some(dir) = std::env::var_os(CHILD) {
+        crash_after_appending(Path::new(&dir), &records);
+    }
+    let last_flushed = records
+        .iter()
+        .rposition(|r| !r.actions.is_empty())
+        .expect("a create decides actions");
+    assert!(
+        last_flushed + 1 < records.len(),
+        "the log should end with steps that decided nothing"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "an_unflushed_record_is_lost_only_with_those_after_it",
+            "--nocapture",
+        ])
+        .env(CHILD, &dir)
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child aborts");
+    let journal = open(&dir, no_retention());
+    let kept = journal.read(&key().uid).unwrap();
+    assert!(
+        kept.len() > last_flushed,
+        "{} records kept, the last flushed one is #{last_flushed}",
+        kept.len()
+    );
+    assert_eq!(
+        kept[..],
+        records[..kept.len()],
+        "a prefix of what was appended"
+    );
+}
+
+/// An append that is only written is read back at once, and reports the bytes it encoded.
+#[test]
+fn a_written_append_reads_back_and_counts_its_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = create_and_upgrade().records;
+    let journal = open(&tmp.path().join("journal"), no_retention());
+    let (a, b) = records.split_at(3);
+    let written = journal.append_with(&key(), a, Durability::Written).unwrap();
+    let json: u64 = a
+        .iter()
+        .map(|r| serde_json::to_vec(r).unwrap().len() as u64)
+        .sum();
+    assert_eq!(written.bytes, json);
+    assert_eq!(journal.read(&key().uid).unwrap(), a);
+    journal.append_with(&key(), b, Durability::Flushed).unwrap();
+    assert_eq!(journal.read(&key().uid).unwrap(), records);
 }

@@ -125,19 +125,58 @@ pub struct ClusterLog {
     pub seqs: Option<(u64, u64)>,
 }
 
+/// When [`JournalStore::append_with`] returns, relative to the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Once the records are on disk (flushed). The rule for a record whose step decided
+    /// actions: it is durable before they run (DESIGN.md, "The journal").
+    Flushed,
+    /// Once the records are in the store, before they are on disk. They become durable with
+    /// the next flushed append of any cluster (the store's log is one sequence, and a flush
+    /// makes all of it durable up to that point), or with the store's background flush (sled:
+    /// every 500 ms), whichever is first; a crash before that loses them, and only them and
+    /// the records after them, so a log never has a gap. For the record of a step that decided
+    /// no action: nothing acts on it, so losing it loses no decision, and Kubernetes and the
+    /// cluster's status still hold the state.
+    Written,
+}
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Appended {
+    /// The records' encoded size in bytes (their JSON, as stored, without the store's own
+    /// overhead).
+    pub bytes: u64,
+}
+
 /// A store of per-cluster append-only logs of journal records.
 ///
 /// Implementations are safe to share between threads; each method is atomic for its cluster.
 pub trait JournalStore {
     /// Appends `records` (in order) to the log of `cluster`, and records `cluster`'s
-    /// namespace/name for [`JournalStore::uid_of`]. Returns once the records are durable
-    /// (flushed). Sequence numbers must continue the log without gaps (the first record of an
-    /// empty log may have any number). May trim the log to the store's retention.
+    /// namespace/name for [`JournalStore::uid_of`], returning as `durability` says. Sequence
+    /// numbers must continue the log without gaps (the first record of an empty log may have
+    /// any number). May trim the log to the store's retention.
     ///
     /// # Errors
     /// [`JournalError::SeqGap`] when a sequence number does not follow the previous one (nothing
     /// is written); [`JournalError::Store`] or [`JournalError::Encode`] when writing fails.
-    fn append(&self, cluster: &ClusterKey, records: &[Record]) -> Result<(), JournalError>;
+    fn append_with(
+        &self,
+        cluster: &ClusterKey,
+        records: &[Record],
+        durability: Durability,
+    ) -> Result<Appended, JournalError>;
+
+    /// [`JournalStore::append_with`] that returns once the records are durable
+    /// ([`Durability::Flushed`]).
+    ///
+    /// # Errors
+    /// As [`JournalStore::append_with`].
+    fn append(&self, cluster: &ClusterKey, records: &[Record]) -> Result<(), JournalError> {
+        self.append_with(cluster, records, Durability::Flushed)
+            .map(|_| ())
+    }
 
     /// The records of the cluster with `uid`, in sequence order; empty when there is no log.
     ///

@@ -6,7 +6,9 @@
 //! - tree `log/<uid>`: one per cluster, big-endian `u64` sequence number -> the record as
 //!   JSON ([`Record`] with serde_json).
 
-use super::{ClusterKey, ClusterLog, JournalError, JournalStore, Retention, Trimmed};
+use super::{
+    Appended, ClusterKey, ClusterLog, Durability, JournalError, JournalStore, Retention, Trimmed,
+};
 use starrocks_model::Rules;
 use starrocks_model::journal::{Divergence, DivergenceKind, Record, replay_with};
 use std::fmt;
@@ -94,7 +96,8 @@ impl fmt::Display for Recovery {
     }
 }
 
-/// A [`JournalStore`] in a sled database directory. Appends are flushed before they return.
+/// A [`JournalStore`] in a sled database directory. Appends are flushed before they return,
+/// unless asked not to ([`Durability::Written`]).
 ///
 /// Writes (append, trim, remove) are serialised by a lock, so the store may be shared between
 /// threads; their flush to disk is not (see [`JournalStore::append`] on this type).
@@ -314,11 +317,12 @@ impl SledJournal {
         &self,
         cluster: &ClusterKey,
         records: &[Record],
-    ) -> Result<(), JournalError> {
+    ) -> Result<Appended, JournalError> {
         let _guard = self.lock();
         let log = self.log(&cluster.uid)?;
         let mut expected = self.seqs(&log)?.map(|(_, last)| last + 1);
         let mut batch = sled::Batch::default();
+        let mut appended = Appended::default();
         for record in records {
             if let Some(expected) = expected
                 && record.seq != expected
@@ -333,6 +337,7 @@ impl SledJournal {
                 seq: record.seq,
                 source,
             })?;
+            appended.bytes += bytes.len() as u64;
             batch.insert(&key(record.seq), bytes);
             expected = Some(record.seq + 1);
         }
@@ -362,7 +367,7 @@ impl SledJournal {
         {
             self.trim_locked(&cluster.uid, retention.max_records)?;
         }
-        Ok(())
+        Ok(appended)
     }
 
     /// [`JournalStore::remove`] up to its flush, under the write lock.
@@ -395,11 +400,19 @@ impl JournalStore for SledJournal {
     /// its records are on disk. On the development machine a flush is cheap and this gained
     /// nothing (`cargo bench --bench journal -- journal_append_concurrent`: about 9,300
     /// flushed appends per second from 1 thread, 10,200 from 16, 9,600 from 64); it is for
-    /// volumes where a flush takes milliseconds.
-    fn append(&self, cluster: &ClusterKey, records: &[Record]) -> Result<(), JournalError> {
-        self.append_unflushed(cluster, records)?;
-        self.db.flush().map_err(|e| self.store_err(e))?;
-        Ok(())
+    /// volumes where a flush takes milliseconds. [`Durability::Written`] skips the flush:
+    /// sled's background thread flushes every 500 ms (its default `flush_every_ms`).
+    fn append_with(
+        &self,
+        cluster: &ClusterKey,
+        records: &[Record],
+        durability: Durability,
+    ) -> Result<Appended, JournalError> {
+        let appended = self.append_unflushed(cluster, records)?;
+        if durability == Durability::Flushed {
+            self.db.flush().map_err(|e| self.store_err(e))?;
+        }
+        Ok(appended)
     }
 
     fn read(&self, uid: &str) -> Result<Vec<Record>, JournalError> {
