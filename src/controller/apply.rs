@@ -135,17 +135,18 @@ where
         .name
         .clone()
         .ok_or_else(|| WriteError::Unnamed(kind.clone()))?;
-    let body = serde_json::to_value(object).map_err(|source| WriteError::Serialize {
-        kind: kind.clone(),
-        name: name.clone(),
-        source,
-    })?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let request = kube::core::Request::new(K::url_path(&(), Some(namespace))).patch(
+    // The object is serialized straight into the request's body (no `Value` in between).
+    let request = match kube::core::Request::new(K::url_path(&(), Some(namespace))).patch(
         &name,
         &params,
-        &Patch::Apply(body),
-    );
+        &Patch::Apply(object),
+    ) {
+        Err(kube::core::request::Error::SerializeBody(source)) => {
+            return Err(WriteError::Serialize { kind, name, source });
+        }
+        other => other,
+    };
     let result = send::<Stored>(&writer.client, request, "patch").await;
     writer.metrics.write("apply", &result);
     result
