@@ -49,11 +49,13 @@ impl Target {
         }
     }
 
-    fn ns(&self) -> &str {
+    /// The namespace, `""` for a cluster-scoped target.
+    pub fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or_default()
     }
 
-    fn name(&self) -> &str {
+    /// The object's name, `""` for a collection.
+    pub fn name(&self) -> &str {
         self.name.as_deref().unwrap_or_default()
     }
 
@@ -447,7 +449,7 @@ pub fn patch(
     let ct = content_type.split(';').next().unwrap_or_default().trim();
     // Shared, not copied: the patched object is the one copy a patch makes.
     let old = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
-    if ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor" {
+    if is_apply(content_type) {
         return apply(store, clock, t, old.as_deref(), body, opts);
     }
     let old = old.ok_or_else(|| t.not_found())?;
@@ -499,6 +501,23 @@ fn apply(
     body: &[u8],
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
+    let merged = apply_merge(clock, t, old, body, opts)?;
+    apply_commit(store, clock, t, old, merged, opts)
+}
+
+/// The first half of a server-side apply, which reads nothing but the stored object `old`:
+/// the apply configuration merged into it, with the field managers' sets updated.
+///
+/// # Errors
+/// 400 for a bad body or a missing field manager, 404 for a subresource of an absent object,
+/// 409 for conflicts with other managers (without `force`).
+fn apply_merge(
+    clock: &SimClock,
+    t: &Target,
+    old: Option<&Value>,
+    body: &[u8],
+    opts: &WriteOpts,
+) -> Result<Value, ApiError> {
     let mut cfg = parse_apply_body(body)?;
     if opts.manager.is_empty() {
         return Err(ApiError::BadRequest(
@@ -541,7 +560,7 @@ fn apply(
             &absent
         }
     };
-    let merged = fields::apply(live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
+    fields::apply(live, &cfg, shape(&t.rt), req).map_err(|conflicts| {
         let n = conflicts.len();
         let list: Vec<String> = conflicts
             .iter()
@@ -575,7 +594,18 @@ fn apply(
                 })
                 .collect(),
         }
-    })?;
+    })
+}
+
+/// The second half of a server-side apply: stores `merged` (from [`apply_merge`] on `old`).
+fn apply_commit(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    old: Option<&Value>,
+    merged: Value,
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
     match old {
         None => create_inner(store, clock, t, merged, opts, false),
         Some(old) => {
@@ -583,6 +613,78 @@ fn apply(
             commit(store, clock, t, Some(old), new, opts, false)
         }
     }
+}
+
+/// Whether a PATCH with this `Content-Type` is a server-side apply.
+fn is_apply(content_type: &str) -> bool {
+    matches!(
+        content_type.split(';').next().unwrap_or_default().trim(),
+        "application/apply-patch+yaml" | "application/apply-patch+cbor"
+    )
+}
+
+/// A server-side apply merged outside the store's lock, from `snapshot`, the stored object
+/// when it was read (see [`prepare_patch`]).
+#[derive(Debug)]
+pub struct PreparedApply {
+    snapshot: Option<Arc<Value>>,
+    merged: Result<Value, ApiError>,
+}
+
+/// Merges a server-side apply into `snapshot`, the stored object as read just before (`None`
+/// when absent), without the store: the field managers' bookkeeping, most of an apply's
+/// work, then runs outside the store's lock. `None` for a patch that is not an apply.
+///
+/// [`patch_prepared`] commits the result only if the stored object is still `snapshot`,
+/// as the API server's optimistic concurrency would; otherwise it applies again from the
+/// stored object. At 1,000 clusters the merges were a third of the request handlers' time
+/// under the lock, while that lock was held 90% of the time.
+pub fn prepare_patch(
+    snapshot: Option<Arc<Value>>,
+    clock: &SimClock,
+    t: &Target,
+    content_type: &str,
+    body: &[u8],
+    opts: &WriteOpts,
+) -> Option<PreparedApply> {
+    if !is_apply(content_type) {
+        return None;
+    }
+    let merged = apply_merge(clock, t, snapshot.as_deref(), body, opts);
+    Some(PreparedApply { snapshot, merged })
+}
+
+/// [`patch`], with a server-side apply merged beforehand by [`prepare_patch`]: used when the
+/// object is still the one it was merged into (the same stored state, or still absent) and
+/// the merge succeeded; otherwise the patch runs as [`patch`] does.
+///
+/// # Errors
+/// As [`patch`].
+pub fn patch_prepared(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    content_type: &str,
+    body: &[u8],
+    opts: &WriteOpts,
+    prepared: Option<PreparedApply>,
+) -> Result<Outcome, ApiError> {
+    if let Some(PreparedApply {
+        snapshot,
+        merged: Ok(merged),
+    }) = prepared
+    {
+        let old = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
+        let unchanged = match (&old, &snapshot) {
+            (Some(now), Some(then)) => Arc::ptr_eq(now, then),
+            (None, None) => true,
+            _ => false,
+        };
+        if unchanged {
+            return apply_commit(store, clock, t, old.as_deref(), merged, opts);
+        }
+    }
+    patch(store, clock, t, content_type, body, opts)
 }
 
 /// Combines a written object with the stored one according to the subresource rules: `/status`
@@ -1457,6 +1559,94 @@ mod tests {
         assert_eq!(
             a.object()["metadata"]["resourceVersion"],
             b.object()["metadata"]["resourceVersion"]
+        );
+    }
+
+    /// An apply merged outside the lock is committed only onto the state it was merged into:
+    /// when another write came in between, it is applied again, here to meet that write's
+    /// ownership of `spec.replicas` as a conflict instead of overwriting it unseen.
+    #[test]
+    fn an_apply_merged_outside_the_lock_commits_only_onto_the_state_it_read() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        let apply_ct = "application/apply-patch+yaml";
+        let body = |replicas: i64| {
+            format!(
+                r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"web"}},"spec":{{"replicas":{replicas}}}}}"#
+            )
+        };
+        let stored_replicas = |s: &Store| get(s, &t).unwrap()["spec"]["replicas"].clone();
+        let snapshot = |s: &Store| s.get_shared("apps", "statefulsets", "default", "web");
+        // Absent when merged, absent when committed: created.
+        let b2 = body(2);
+        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b2.as_bytes(), &opts("op"));
+        assert!(prepared.is_some(), "an apply is prepared");
+        let created = patch_prepared(
+            &mut s,
+            &c,
+            &t,
+            apply_ct,
+            b2.as_bytes(),
+            &opts("op"),
+            prepared,
+        )
+        .unwrap();
+        assert_eq!(created.code, 201);
+        assert_eq!(stored_replicas(&s), 2);
+        // Unchanged in between: the merge is committed.
+        let b3 = body(3);
+        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b3.as_bytes(), &opts("op"));
+        patch_prepared(
+            &mut s,
+            &c,
+            &t,
+            apply_ct,
+            b3.as_bytes(),
+            &opts("op"),
+            prepared,
+        )
+        .unwrap();
+        assert_eq!(stored_replicas(&s), 3);
+        // Another manager's write in between: the stale merge (replicas 4, no conflict when
+        // merged) is not committed; applied again, it conflicts with that manager.
+        let b4 = body(4);
+        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b4.as_bytes(), &opts("op"));
+        assert!(matches!(
+            &prepared,
+            Some(PreparedApply { merged: Ok(_), .. })
+        ));
+        patch(
+            &mut s,
+            &c,
+            &t,
+            "application/merge-patch+json",
+            br#"{"spec":{"replicas":5}}"#,
+            &opts("kubectl-scale"),
+        )
+        .unwrap();
+        let err = patch_prepared(
+            &mut s,
+            &c,
+            &t,
+            apply_ct,
+            b4.as_bytes(),
+            &opts("op"),
+            prepared,
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), 409, "{err:?}");
+        assert_eq!(stored_replicas(&s), 5);
+        // A patch that is not an apply is not prepared.
+        assert!(
+            prepare_patch(
+                snapshot(&s),
+                &c,
+                &t,
+                "application/merge-patch+json",
+                b"{}",
+                &opts("op")
+            )
+            .is_none()
         );
     }
 

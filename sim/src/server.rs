@@ -226,9 +226,24 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             sh.write(|s| api::update(s, &sh.clock, &target, body, &opts))
                 .map(outcome)
         }
-        "patch" => sh
-            .write(|s| api::patch(s, &sh.clock, &target, &content_type, &body, &opts))
-            .map(outcome),
+        "patch" => {
+            // An apply is merged outside the store's lock, into the object as read here, and
+            // committed if it is still the stored one (see `api::prepare_patch`).
+            let snapshot = sh.read(|s| {
+                s.get_shared(
+                    &target.rt.group,
+                    &target.rt.plural,
+                    target.ns(),
+                    target.name(),
+                )
+            });
+            let prepared =
+                api::prepare_patch(snapshot, &sh.clock, &target, &content_type, &body, &opts);
+            sh.write(|s| {
+                api::patch_prepared(s, &sh.clock, &target, &content_type, &body, &opts, prepared)
+            })
+            .map(outcome)
+        }
         "delete" => {
             let d = delete_opts(&query, &body);
             sh.write(|s| api::delete(s, &sh.clock, &target, &d))
