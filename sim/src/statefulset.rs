@@ -321,12 +321,18 @@ fn ensure_revision(
     rev_name
 }
 
-fn template_of_revision(store: &Store, ns: &str, rev: &str, fallback: &Value) -> Value {
+/// The pod template of revision `rev` (`fallback` when the revision is gone), borrowed: a
+/// new pod copies only the parts it takes.
+fn template_of_revision<'a>(
+    store: &'a Store,
+    ns: &str,
+    rev: &str,
+    fallback: &'a Value,
+) -> &'a Value {
     store
         .get("apps", "controllerrevisions", ns, rev)
         .and_then(|r| r.at("/data/spec/template"))
-        .cloned()
-        .unwrap_or_else(|| fallback.clone())
+        .unwrap_or(fallback)
 }
 
 fn new_pod(set: &Value, template: &Value, ordinal: i64, revision: &str) -> Value {
@@ -501,18 +507,16 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                 } else {
                     update_rev.clone()
                 };
-                let tmpl = template_of_revision(store, &ns, &rev, template);
+                let pod = new_pod(
+                    set,
+                    template_of_revision(store, &ns, &rev, template),
+                    ord,
+                    &rev,
+                );
                 ensure_claims(store, clock, set, ord);
                 controllers::log_err(
                     "create pod",
-                    controllers::create_as(
-                        store,
-                        clock,
-                        "",
-                        "pods",
-                        new_pod(set, &tmpl, ord, &rev),
-                        CONTROLLER_MANAGER,
-                    ),
+                    controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER),
                 );
                 if !parallel {
                     blocked = true;
