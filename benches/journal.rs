@@ -19,7 +19,7 @@ mod world;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use starrocks_model::Rules;
 use starrocks_model::journal::{Record, replay};
-use starrocks_operator::journal::{ClusterKey, JournalStore, OpenOptions, SledJournal};
+use starrocks_operator::journal::{ClusterKey, Durability, JournalStore, OpenOptions, SledJournal};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -166,7 +166,13 @@ fn append_concurrent(c: &mut Criterion) {
     let mut group = c.benchmark_group("journal_append_concurrent");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    for threads in [1usize, 16, 64] {
+    for (threads, as_reconciled) in [
+        (1usize, false),
+        (16, false),
+        (64, false),
+        (1, true),
+        (16, true),
+    ] {
         let (_dir, journal) = open_journal();
         let clusters: Vec<ClusterKey> = (0..threads)
             .map(|i| ClusterKey::new(format!("uid-{i}"), "starrocks", format!("bench-{i}")))
@@ -174,7 +180,14 @@ fn append_concurrent(c: &mut Criterion) {
         // The next sequence number of each thread's cluster.
         let mut seqs = vec![0u64; threads];
         group.throughput(Throughput::Elements(threads as u64));
-        group.bench_function(BenchmarkId::from_parameter(threads), |b| {
+        // `as_reconciled`: flushed only when the record's step decided actions, as the
+        // reconciler appends (the others are only written, see `Durability::Written`).
+        let id = if as_reconciled {
+            format!("{threads}-as-reconciled")
+        } else {
+            threads.to_string()
+        };
+        group.bench_function(BenchmarkId::from_parameter(id), |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 std::thread::scope(|scope| {
@@ -189,7 +202,14 @@ fn append_concurrent(c: &mut Criterion) {
                                 let mut record = log[*seq as usize % log.len()].clone();
                                 record.seq = *seq;
                                 *seq += 1;
-                                journal.append(cluster, &[record]).expect("append");
+                                let durability = if as_reconciled && record.actions.is_empty() {
+                                    Durability::Written
+                                } else {
+                                    Durability::Flushed
+                                };
+                                journal
+                                    .append_with(cluster, &[record], durability)
+                                    .expect("append");
                             }
                         });
                     }
