@@ -8,8 +8,8 @@
 //! 3. derive events: `Restarted` on the first reconcile of this process (after restoring the
 //!    machine from the journal), otherwise `Paused`/`Resumed`, the observation diff and
 //!    `SpecChanged`, or a `Resync` when nothing changed;
-//! 4. for each event: the machine decides a step, the step is journaled (flushed), then its
-//!    actions run; apply results (`ApplyFinished` with the generation and uid the API server
+//! 4. for each event: the machine decides a step, the step is journaled (flushed when it has
+//!    actions, only written when it has none), then its actions run; apply results (`ApplyFinished` with the generation and uid the API server
 //!    returned, or `ApplyFailed`) are fed back before any other event;
 //! 5. write status if it differs from the cached status; requeue.
 

@@ -1,7 +1,8 @@
 //! The journal: one append-only log of [`Record`]s per cluster, keyed by the cluster's UID.
 //!
 //! The operator appends the record of each step (event, state before and after, actions) and
-//! the append is flushed to disk before the actions run. Kubernetes stays the source of truth:
+//! the append is flushed to disk before the actions run (a step without actions is only
+//! written, see [`Durability`]). Kubernetes stays the source of truth:
 //! the journal is for audit, offline replay (`starrocks-operator replay`) and fast restart, so
 //! a journal that cannot be opened or decoded is moved aside and a fresh one created (see
 //! [`SledJournal::open`]), and retention is bounded per cluster (see [`Retention`]).
