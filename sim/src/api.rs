@@ -450,7 +450,8 @@ pub fn patch(
     // Shared, not copied: the patched object is the one copy a patch makes.
     let old = store.get_shared(&t.rt.group, &t.rt.plural, t.ns(), t.name());
     if is_apply(content_type) {
-        return apply(store, clock, t, old.as_deref(), body, opts);
+        let merged = apply_merge(clock, t, old.as_deref(), body, opts)?;
+        return apply_commit(store, clock, t, old.as_deref(), merged, opts);
     }
     let old = old.ok_or_else(|| t.not_found())?;
     let patch_value: Value = serde_json::from_slice(body)
@@ -491,18 +492,6 @@ fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("apply body is not UTF-8: {e}")))?;
     serde_saphyr::from_str::<Value>(text)
         .map_err(|e| ApiError::BadRequest(format!("cannot parse apply body as YAML: {e}")))
-}
-
-fn apply(
-    store: &mut Store,
-    clock: &SimClock,
-    t: &Target,
-    old: Option<&Value>,
-    body: &[u8],
-    opts: &WriteOpts,
-) -> Result<Outcome, ApiError> {
-    let merged = apply_merge(clock, t, old, body, opts)?;
-    apply_commit(store, clock, t, old, merged, opts)
 }
 
 /// The first half of a server-side apply, which reads nothing but the stored object `old`:
@@ -623,6 +612,19 @@ fn is_apply(content_type: &str) -> bool {
     )
 }
 
+/// A PATCH request, as [`prepare_patch`] and [`patch_prepared`] take it.
+#[derive(Debug, Clone, Copy)]
+pub struct PatchRequest<'a> {
+    /// The object patched.
+    pub target: &'a Target,
+    /// The request's `Content-Type` (which of the four patch kinds).
+    pub content_type: &'a str,
+    /// The request body.
+    pub body: &'a [u8],
+    /// Field manager, force, dry run, strictness.
+    pub opts: &'a WriteOpts,
+}
+
 /// A server-side apply merged outside the store's lock, from `snapshot`, the stored object
 /// when it was read (see [`prepare_patch`]).
 #[derive(Debug)]
@@ -642,15 +644,12 @@ pub struct PreparedApply {
 pub fn prepare_patch(
     snapshot: Option<Arc<Value>>,
     clock: &SimClock,
-    t: &Target,
-    content_type: &str,
-    body: &[u8],
-    opts: &WriteOpts,
+    req: PatchRequest<'_>,
 ) -> Option<PreparedApply> {
-    if !is_apply(content_type) {
+    if !is_apply(req.content_type) {
         return None;
     }
-    let merged = apply_merge(clock, t, snapshot.as_deref(), body, opts);
+    let merged = apply_merge(clock, req.target, snapshot.as_deref(), req.body, req.opts);
     Some(PreparedApply { snapshot, merged })
 }
 
@@ -663,12 +662,15 @@ pub fn prepare_patch(
 pub fn patch_prepared(
     store: &mut Store,
     clock: &SimClock,
-    t: &Target,
-    content_type: &str,
-    body: &[u8],
-    opts: &WriteOpts,
+    req: PatchRequest<'_>,
     prepared: Option<PreparedApply>,
 ) -> Result<Outcome, ApiError> {
+    let PatchRequest {
+        target: t,
+        content_type,
+        body,
+        opts,
+    } = req;
     if let Some(PreparedApply {
         snapshot,
         merged: Ok(merged),
@@ -1569,48 +1571,38 @@ mod tests {
     fn an_apply_merged_outside_the_lock_commits_only_onto_the_state_it_read() {
         let (mut s, c) = setup();
         let t = sts_target(&s, "web");
-        let apply_ct = "application/apply-patch+yaml";
+        let op = opts("op");
         let body = |replicas: i64| {
             format!(
                 r#"{{"apiVersion":"apps/v1","kind":"StatefulSet","metadata":{{"name":"web"}},"spec":{{"replicas":{replicas}}}}}"#
             )
         };
+        fn apply<'a>(target: &'a Target, body: &'a str, opts: &'a WriteOpts) -> PatchRequest<'a> {
+            PatchRequest {
+                target,
+                content_type: "application/apply-patch+yaml",
+                body: body.as_bytes(),
+                opts,
+            }
+        }
         let stored_replicas = |s: &Store| get(s, &t).unwrap()["spec"]["replicas"].clone();
         let snapshot = |s: &Store| s.get_shared("apps", "statefulsets", "default", "web");
         // Absent when merged, absent when committed: created.
         let b2 = body(2);
-        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b2.as_bytes(), &opts("op"));
+        let prepared = prepare_patch(snapshot(&s), &c, apply(&t, &b2, &op));
         assert!(prepared.is_some(), "an apply is prepared");
-        let created = patch_prepared(
-            &mut s,
-            &c,
-            &t,
-            apply_ct,
-            b2.as_bytes(),
-            &opts("op"),
-            prepared,
-        )
-        .unwrap();
+        let created = patch_prepared(&mut s, &c, apply(&t, &b2, &op), prepared).unwrap();
         assert_eq!(created.code, 201);
         assert_eq!(stored_replicas(&s), 2);
         // Unchanged in between: the merge is committed.
         let b3 = body(3);
-        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b3.as_bytes(), &opts("op"));
-        patch_prepared(
-            &mut s,
-            &c,
-            &t,
-            apply_ct,
-            b3.as_bytes(),
-            &opts("op"),
-            prepared,
-        )
-        .unwrap();
+        let prepared = prepare_patch(snapshot(&s), &c, apply(&t, &b3, &op));
+        patch_prepared(&mut s, &c, apply(&t, &b3, &op), prepared).unwrap();
         assert_eq!(stored_replicas(&s), 3);
         // Another manager's write in between: the stale merge (replicas 4, no conflict when
         // merged) is not committed; applied again, it conflicts with that manager.
         let b4 = body(4);
-        let prepared = prepare_patch(snapshot(&s), &c, &t, apply_ct, b4.as_bytes(), &opts("op"));
+        let prepared = prepare_patch(snapshot(&s), &c, apply(&t, &b4, &op));
         assert!(matches!(
             &prepared,
             Some(PreparedApply { merged: Ok(_), .. })
@@ -1624,30 +1616,16 @@ mod tests {
             &opts("kubectl-scale"),
         )
         .unwrap();
-        let err = patch_prepared(
-            &mut s,
-            &c,
-            &t,
-            apply_ct,
-            b4.as_bytes(),
-            &opts("op"),
-            prepared,
-        )
-        .unwrap_err();
+        let err = patch_prepared(&mut s, &c, apply(&t, &b4, &op), prepared).unwrap_err();
         assert_eq!(err.code(), 409, "{err:?}");
         assert_eq!(stored_replicas(&s), 5);
         // A patch that is not an apply is not prepared.
-        assert!(
-            prepare_patch(
-                snapshot(&s),
-                &c,
-                &t,
-                "application/merge-patch+json",
-                b"{}",
-                &opts("op")
-            )
-            .is_none()
-        );
+        let merge = PatchRequest {
+            content_type: "application/merge-patch+json",
+            body: b"{}",
+            ..apply(&t, &b2, &op)
+        };
+        assert!(prepare_patch(snapshot(&s), &c, merge).is_none());
     }
 
     #[test]

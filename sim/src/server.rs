@@ -237,12 +237,15 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
                     target.name(),
                 )
             });
-            let prepared =
-                api::prepare_patch(snapshot, &sh.clock, &target, &content_type, &body, &opts);
-            sh.write(|s| {
-                api::patch_prepared(s, &sh.clock, &target, &content_type, &body, &opts, prepared)
-            })
-            .map(outcome)
+            let req = api::PatchRequest {
+                target: &target,
+                content_type: &content_type,
+                body: &body,
+                opts: &opts,
+            };
+            let prepared = api::prepare_patch(snapshot, &sh.clock, req);
+            sh.write(|s| api::patch_prepared(s, &sh.clock, req, prepared))
+                .map(outcome)
         }
         "delete" => {
             let d = delete_opts(&query, &body);
