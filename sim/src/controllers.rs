@@ -311,7 +311,22 @@ pub fn pod_ready(pod: &Value) -> bool {
 pub fn safe_hash(v: &Value, len: usize) -> String {
     use sha2::Digest;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let digest = sha2::Sha256::digest(v.to_string().as_bytes());
+    /// The JSON written straight into the hash (a pod template is kilobytes: not copied into
+    /// a `String` first).
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(sha2::Sha256::new());
+    // Writing a `Value` into a sink that cannot fail does not fail.
+    let _ = serde_json::to_writer(&mut hashing, v);
+    let digest = hashing.0.finalize();
     digest
         .iter()
         .take(len)
@@ -430,4 +445,31 @@ pub fn owners_of(store: &Store, obj: &Value, group: &str, plural: &str) -> Vec<O
         .filter(|((g, p), _)| g == group && p == plural)
         .map(|(_, key)| key.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    /// The hash is of the object's compact JSON (as `to_string` writes it), in the safe
+    /// alphabet, and tells different objects apart.
+    #[test]
+    fn safe_hash_digests_the_compact_json() {
+        let template = serde_json::json!({
+            "metadata": {"labels": {"app": "fe", "n": 1}},
+            "spec": {"containers": [{"name": "fe", "image": "starrocks/fe-ubuntu:3.3.2"}]}
+        });
+        let digest = sha2::Sha256::digest(template.to_string().as_bytes());
+        const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+        let expected: String = digest
+            .iter()
+            .take(10)
+            .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+            .collect();
+        assert_eq!(safe_hash(&template, 10), expected);
+        let mut other = template.clone();
+        other["spec"]["containers"][0]["image"] = serde_json::json!("starrocks/fe-ubuntu:3.4.1");
+        assert_ne!(safe_hash(&other, 10), expected);
+    }
 }
