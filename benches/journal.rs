@@ -202,8 +202,8 @@ fn append_concurrent(c: &mut Criterion) {
                                 let mut record = log[*seq as usize % log.len()].clone();
                                 record.seq = *seq;
                                 *seq += 1;
-                                let durability = if as_reconciled && record.actions.is_empty() {
-                                    Durability::Written
+                                let durability = if as_reconciled {
+                                    Durability::for_record(&record)
                                 } else {
                                     Durability::Flushed
                                 };

@@ -649,13 +649,8 @@ fn move_aside_option_defaults() {
 fn crash_after_appending(dir: &Path, records: &[Record]) -> ! {
     let journal = open(dir, no_retention());
     for r in records {
-        let durability = if r.actions.is_empty() {
-            Durability::Written
-        } else {
-            Durability::Flushed
-        };
         journal
-            .append_with(&key(), std::slice::from_ref(r), durability)
+            .append_with(&key(), std::slice::from_ref(r), Durability::for_record(r))
             .unwrap();
     }
     std::process::abort()

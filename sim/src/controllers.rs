@@ -312,7 +312,7 @@ pub fn safe_hash(v: &Value, len: usize) -> String {
     use sha2::Digest;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     /// The JSON written straight into the hash (a pod template is kilobytes: not copied into
-    /// a `String` first).
+    /// a `String` first); `digest` 0.11 no longer implements `io::Write` for its hashers.
     struct Hashing(sha2::Sha256);
     impl std::io::Write for Hashing {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -209,6 +209,17 @@ impl ServiceIndex {
         }
     }
 
+    /// Records a write of Service `name`: its selector was `old` (`None`: not indexed) and is
+    /// now `new` (`None`: deleted).
+    fn replace(&mut self, name: &str, old: Option<&LabelSelector>, new: Option<&LabelSelector>) {
+        if let Some(old) = old {
+            self.remove(name, old);
+        }
+        if let Some(new) = new {
+            self.insert(name, new);
+        }
+    }
+
     /// Adds Service `name` with `selector` (not in the index).
     fn insert(&mut self, name: &str, selector: &LabelSelector) {
         if !selector.is_empty() {
@@ -227,13 +238,16 @@ impl ServiceIndex {
             return;
         }
         self.others.remove(name);
-        for (k, v) in index_pairs(selector) {
-            if let Some(n) = self.shared.get_mut(&(k.clone(), v.clone())) {
+        // Which requirement placed it is not kept (the counts have moved since): it is removed
+        // from the names under each of them.
+        for pair in index_pairs(selector) {
+            if let Some(n) = self.shared.get_mut(&pair) {
                 *n -= 1;
                 if *n == 0 {
-                    self.shared.remove(&(k.clone(), v.clone()));
+                    self.shared.remove(&pair);
                 }
             }
+            let (k, v) = pair;
             if let Some(values) = self.by_requirement.get_mut(&k)
                 && let Some(names) = values.get_mut(&v)
             {
@@ -355,8 +369,8 @@ impl EndpointSliceController {
                             let index = self.indexes.get_mut(&ns);
                             if ev.kind == EventKind::Deleted {
                                 let old = in_ns.remove(&name);
-                                if let (Some(index), Some(old)) = (index, &old) {
-                                    index.remove(&name, old);
+                                if let Some(index) = index {
+                                    index.replace(&name, old.as_ref(), None);
                                 }
                                 if in_ns.is_empty() {
                                     emptied.insert(ns.clone());
@@ -366,10 +380,7 @@ impl EndpointSliceController {
                                 let selector = selector_of(&ev.object.value());
                                 let old = in_ns.insert(name.clone(), selector.clone());
                                 if let Some(index) = index {
-                                    if let Some(old) = &old {
-                                        index.remove(&name, old);
-                                    }
-                                    index.insert(&name, &selector);
+                                    index.replace(&name, old.as_ref(), Some(&selector));
                                 }
                                 emptied.remove(&ns);
                                 if !self.pods.contains_key(&ns) {
@@ -665,15 +676,12 @@ mod tests {
             for (n, picks, delete) in &writes {
                 let name = format!("s{n}");
                 if *delete {
-                    if let Some(old) = services.remove(&name) {
-                        index.remove(&name, &old);
-                    }
+                    let old = services.remove(&name);
+                    index.replace(&name, old.as_ref(), None);
                 } else {
                     let selector = LabelSelector::from_map(&labels(picks));
-                    if let Some(old) = services.insert(name.clone(), selector.clone()) {
-                        index.remove(&name, &old);
-                    }
-                    index.insert(&name, &selector);
+                    let old = services.insert(name.clone(), selector.clone());
+                    index.replace(&name, old.as_ref(), Some(&selector));
                 }
                 prop_assert_eq!(owned(index.selecting(&services, &pods)), brute_force(&services));
             }

@@ -938,7 +938,8 @@ fn changes_under(
 
 /// Walks `new` beside `old`, the old object's value at the same path (if any), and passes each
 /// member of `new`'s field set (leaves, keyed list items and set items) with whether it
-/// changed. `None` on a keyed list with a repeated key that also exists in `old`.
+/// changed. `None` on a keyed list with a repeated key when there is an old value to compare
+/// with (a path names only the first item with a key).
 fn walk_changes(
     new: &Value,
     old: Option<&Value>,

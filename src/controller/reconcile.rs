@@ -9,8 +9,9 @@
 //!    machine from the journal), otherwise `Paused`/`Resumed`, the observation diff and
 //!    `SpecChanged`, or a `Resync` when nothing changed;
 //! 4. for each event: the machine decides a step, the step is journaled (flushed when it has
-//!    actions, only written when it has none), then its actions run; apply results (`ApplyFinished` with the generation and uid the API server
-//!    returned, or `ApplyFailed`) are fed back before any other event;
+//!    actions, only written when it has none), then its actions run; apply results
+//!    (`ApplyFinished` with the generation and uid the API server returned, or `ApplyFailed`)
+//!    are fed back before any other event;
 //! 5. write status if it differs from the cached status; requeue.
 
 use super::apply::{self, Applied};
@@ -561,11 +562,7 @@ async fn feed(
 async fn append(ctx: &Context, key: &ClusterKey, record: Record) -> Result<(), ReconcileError> {
     let journal = ctx.journal.clone();
     let (k, r) = (key.clone(), record.clone());
-    let durability = if record.actions.is_empty() {
-        Durability::Written
-    } else {
-        Durability::Flushed
-    };
+    let durability = Durability::for_record(&record);
     let appended = tokio::task::spawn_blocking(move || {
         journal.append_with(&k, std::slice::from_ref(&r), durability)
     })

@@ -142,6 +142,18 @@ pub enum Durability {
     Written,
 }
 
+impl Durability {
+    /// What the record of a step needs: [`Durability::Flushed`] when the step decided actions
+    /// (they run once the append returns), [`Durability::Written`] when it decided none.
+    pub fn for_record(record: &Record) -> Durability {
+        if record.actions.is_empty() {
+            Durability::Written
+        } else {
+            Durability::Flushed
+        }
+    }
+}
+
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Appended {

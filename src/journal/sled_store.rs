@@ -410,10 +410,10 @@ impl JournalStore for SledJournal {
     /// Appends under the write lock, then flushes outside it: sled's flush makes everything
     /// written so far durable, so concurrent reconciles may share a flush (group commit)
     /// instead of each holding the lock through its own. Each append still returns only once
-    /// its records are on disk. On the development machine a flush is cheap and this gained
-    /// nothing (`cargo bench --bench journal -- journal_append_concurrent`: about 9,300
-    /// flushed appends per second from 1 thread, 10,200 from 16, 9,600 from 64); it is for
-    /// volumes where a flush takes milliseconds. [`Durability::Written`] skips the flush:
+    /// its records are on disk. On the development machine a flush is cheap and this gains
+    /// little (`cargo bench --bench journal -- journal_append_concurrent`, 2026-12-06: about
+    /// 12,000 flushed appends per second from 1 thread, 20,100 from 16, 18,700 from 64); it is
+    /// for volumes where a flush takes milliseconds. [`Durability::Written`] skips the flush:
     /// sled's background thread flushes every 500 ms (its default `flush_every_ms`).
     fn append_with(
         &self,
