@@ -26,7 +26,9 @@ const MANAGER: &str = "endpointslice-controller.k8s.io";
 /// the pod, it remembers every pod's labels and resourceVersion, and per pass marks as dirty the
 /// Services whose selector matches a pod that was added, changed or removed (by its labels
 /// before or after the change). A Service that is not dirty, and whose own and whose slice's
-/// resourceVersions are those of its last pass that was a no-op, is skipped.
+/// resourceVersions are those of its last pass that was a no-op or of its own last write, is
+/// skipped (the real controller's slice tracker likewise skips a slice of a generation it
+/// wrote).
 ///
 /// Only the Services that changed, whose slice changed, or whose selector matches a pod that
 /// changed since the last pass (read from the store's history), and those not yet idle, are
@@ -482,10 +484,18 @@ impl EndpointSliceController {
             if mark.no_op(store) {
                 self.idle.insert(key, before);
             } else {
-                // Its writes queue it again (its slice's change); an error does not, so it is
-                // retried next pass.
-                self.idle.remove(&key);
-                self.pending.push(key);
+                // The slice it just wrote is what it wants: the echo of that write (its slice's
+                // change, read next pass) is skipped, as the real controller's slice tracker
+                // skips slices of a generation it wrote. Any other change of the Service, its
+                // pods or the slice queues it again.
+                let after = Inputs {
+                    slice_rv: store
+                        .get("discovery.k8s.io", "endpointslices", &key.0, &before.slice)
+                        .map(controllers::rv_of)
+                        .unwrap_or(0),
+                    ..before
+                };
+                self.idle.insert(key, after);
             }
         }
     }
@@ -563,9 +573,7 @@ impl EndpointSliceController {
                     Some(json!({"name": sp.get("name").cloned().unwrap_or(json!("")), "port": port, "protocol": sp.get("protocol").cloned().unwrap_or(json!("TCP"))}))
                 })
                 .collect();
-            let existing = store
-                .get("discovery.k8s.io", "endpointslices", &ns, slice_name)
-                .cloned();
+            let existing = store.get_shared("discovery.k8s.io", "endpointslices", &ns, slice_name);
             let mut labels = json!({SERVICE_NAME_LABEL: name, "endpointslice.kubernetes.io/managed-by": MANAGER});
             if let Some(svc_labels) = svc.at("/metadata/labels").and_then(Value::as_object) {
                 for (k, v) in svc_labels {
@@ -598,7 +606,7 @@ impl EndpointSliceController {
                         || cur.get("ports") != desired.get("ports")
                         || cur.at("/metadata/labels") != desired.at("/metadata/labels")
                     {
-                        let mut upd = cur.clone();
+                        let mut upd = Value::clone(&cur);
                         upd["endpoints"] = desired["endpoints"].clone();
                         upd["ports"] = desired["ports"].clone();
                         upd["metadata"]["labels"] = desired["metadata"]["labels"].clone();
@@ -762,6 +770,45 @@ mod tests {
 
         // Relabelled into the selector.
         store.put("", "pods", pod("db", "web", true));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [true]);
+    }
+
+    /// The echo of the controller's own slice write is skipped (its inputs are recorded as of
+    /// that write, as the real controller's slice tracker does), while anyone else's edit of
+    /// the slice is still undone.
+    #[test]
+    fn a_slice_write_is_not_revisited_on_its_echo_but_an_edit_is_undone() {
+        let clock = SimClock::new(1.0);
+        let mut store = Store::new(Registry::builtin(), 1000);
+        let mut eps = EndpointSliceController::default();
+        store.put(
+            "",
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
+        );
+        store.put("", "services", json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns", "uid": "svc-uid"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
+        }));
+        store.put("", "pods", pod("a", "web", true));
+        eps.pass(&mut store, &clock);
+        assert_eq!(ready_flags(&store), [true]);
+        let slice = store.list("discovery.k8s.io", "endpointslices", Some("ns"))[0].clone();
+        let key = ("ns".to_string(), "web".to_string());
+        // Idle as of its own write: the next pass, which reads that write, skips the Service.
+        assert_eq!(
+            eps.idle.get(&key).map(|i| i.slice_rv),
+            Some(controllers::rv_of(&slice))
+        );
+        let before = store.current_rv();
+        eps.pass(&mut store, &clock);
+        assert_eq!(store.current_rv(), before);
+        // Someone else empties the slice: the controller puts the endpoint back.
+        let mut edited = slice.clone();
+        edited["endpoints"] = json!([]);
+        store.put("discovery.k8s.io", "endpointslices", edited);
         eps.pass(&mut store, &clock);
         assert_eq!(ready_flags(&store), [true]);
     }
