@@ -15,6 +15,14 @@
 //! - the simulator's CPU seconds over the same span (this process: the simulator's API server
 //!   and control loop, on the same cores as the operator; the bench's own work is creating
 //!   the clusters and a count under the store lock every 100 ms);
+//! - on stderr: where the time above the floor went. For each step of a first deployment
+//!   (clusters created, FE StatefulSet created, FE ready, BE StatefulSet created, BE and CN
+//!   ready, Steady, each as the store showed it to a 100 ms poll), how long it took over the
+//!   clusters (p50, p90, max; a readiness step less the delay), and the times of the cluster
+//!   that was Steady last. The steps from a tier ready to the next StatefulSet are the
+//!   operator's (its watch, queue, reconcile and applies); those from a StatefulSet to its
+//!   pods ready are the simulator's beyond the delay. `SCALE_STAGES_CSV=<file>` writes each
+//!   cluster's times;
 //! - on stderr: how busy the whole machine's CPU was until every cluster was Steady (from
 //!   `/proc/stat`; near 100% means the run was bound by CPU, not by waiting); and per
 //!   cluster: the API requests by verb, resource and subresource, the Events by reason, and
@@ -168,15 +176,175 @@ fn reconciles(port: u16) -> f64 {
         .sum()
 }
 
-/// How many StarRocksClusters are Steady and running. One read of the store, no copies and no
-/// allocation (`JsonPath::at`, not `Value::pointer`, which allocates per token): the poll holds
-/// the store's lock, and must not load the simulator it measures. With `Value::pointer` this
-/// poll was about 1 s of CPU under the lock in a 1,000-cluster run (`perf record`).
-fn steady_count(sim: &Sim) -> usize {
-    sim.count("starrocks.com", "starrocksclusters", |c| {
-        c.at("/status/lifecycle/state").and_then(|v| v.as_str()) == Some("Steady")
-            && c.at("/status/phase").and_then(|v| v.as_str()) == Some("running")
-    })
+/// The stages of a first deployment, in order, as the simulator's store shows them.
+const STAGES: [&str; 5] = [
+    "FE StatefulSet created",
+    "FE ready",
+    "BE StatefulSet created",
+    "BE and CN ready",
+    "Steady",
+];
+
+/// When one cluster first reached each stage, in seconds since the clusters were created:
+/// FE created, FE ready, BE created, BE ready, CN ready, Steady.
+type Reached = [Option<f64>; 6];
+
+/// When each cluster first reached each of [`STAGES`], as the 100 ms poll saw it, by
+/// namespace and name.
+#[derive(Default)]
+struct Stages {
+    reached: std::collections::HashMap<String, std::collections::HashMap<String, Reached>>,
+    /// The resourceVersion of the StatefulSets read so far.
+    seen_rv: u64,
+}
+
+impl Stages {
+    /// The slots of cluster `name` in `namespace`, made on first sight (looked up by `&str`:
+    /// no allocation once made).
+    fn of(&mut self, namespace: &str, name: &str) -> &mut Reached {
+        if !self.reached.contains_key(namespace) {
+            self.reached
+                .insert(namespace.to_string(), Default::default());
+        }
+        let in_ns = self
+            .reached
+            .get_mut(namespace)
+            .expect("inserted above if missing");
+        if !in_ns.contains_key(name) {
+            in_ns.insert(name.to_string(), Default::default());
+        }
+        in_ns.get_mut(name).expect("inserted above if missing")
+    }
+
+    /// Records what the store shows now, at `t` seconds; returns how many clusters are Steady
+    /// and running. Reads the StatefulSets that changed since the last poll and all clusters,
+    /// without copying objects and, once a cluster is known, without allocating (`JsonPath::at`, not `Value::pointer`,
+    /// which allocates per token): the poll holds the store's lock, and must not load the
+    /// simulator it measures (with `Value::pointer`, polling the clusters alone was about 1 s
+    /// of CPU under the lock in a 1,000-cluster run, `perf record`).
+    fn poll(&mut self, sim: &Sim, t: f64) -> usize {
+        self.seen_rv = sim.visit_changed("apps", "statefulsets", self.seen_rv, |s| {
+            let str_at = |path: &str| s.at(path).and_then(|v| v.as_str()).unwrap_or("");
+            let Some((cluster, tier)) = str_at("/metadata/name").rsplit_once('-') else {
+                return;
+            };
+            let (created, ready) = match tier {
+                "fe" => (0, 1),
+                "be" => (2, 3),
+                "cn" => (2, 4),
+                _ => return,
+            };
+            let slots = self.of(str_at("/metadata/namespace"), cluster);
+            if slots[ready].is_some() {
+                return;
+            }
+            slots[created].get_or_insert(t);
+            let count = |path: &str| s.at(path).and_then(|v| v.as_i64()).unwrap_or(0);
+            if count("/spec/replicas") > 0
+                && count("/status/readyReplicas") == count("/spec/replicas")
+            {
+                slots[ready] = Some(t);
+            }
+        });
+        let mut steady = 0;
+        sim.visit("starrocks.com", "starrocksclusters", |c| {
+            let str_at = |path: &str| c.at(path).and_then(|v| v.as_str()).unwrap_or("");
+            if str_at("/status/lifecycle/state") == "Steady" && str_at("/status/phase") == "running"
+            {
+                steady += 1;
+                let slots = self.of(str_at("/metadata/namespace"), str_at("/metadata/name"));
+                slots[5].get_or_insert(t);
+            }
+        });
+        steady
+    }
+
+    /// Each cluster's times of [`STAGES`] (BE and CN ready: the later of the two).
+    fn clusters(&self) -> impl Iterator<Item = (String, [Option<f64>; 5])> + '_ {
+        self.reached.iter().flat_map(|(ns, in_ns)| {
+            in_ns.iter().map(move |(name, r)| {
+                let workers = r[3].zip(r[4]).map(|(be, cn)| be.max(cn));
+                (format!("{ns}/{name}"), [r[0], r[1], r[2], workers, r[5]])
+            })
+        })
+    }
+
+    /// On stderr: for each step between two stages, the seconds it took (p50, p90, max over
+    /// the clusters that reached both; a readiness step less the pod-readiness delay `ready`),
+    /// and the stages of the cluster that was Steady last: where a first deployment spends the
+    /// time above the floor, in the simulated control plane (a StatefulSet to its pods ready,
+    /// beyond the delay) or in the operator (a tier ready to the next tier's StatefulSet, and
+    /// to Steady). Each time is that of the first poll that saw it: up to 0.1 s late.
+    fn report(&self, ready: f64) {
+        let steps = [
+            (
+                None,
+                0,
+                0.0,
+                "clusters created -> FE StatefulSet (operator)",
+            ),
+            (
+                Some(0),
+                1,
+                ready,
+                "FE StatefulSet -> FE ready, less the delay (simulator)",
+            ),
+            (Some(1), 2, 0.0, "FE ready -> BE StatefulSet (operator)"),
+            (
+                Some(2),
+                3,
+                ready,
+                "BE StatefulSet -> BE and CN ready, less the delay (simulator)",
+            ),
+            (Some(3), 4, 0.0, "BE and CN ready -> Steady (operator)"),
+        ];
+        let clusters: Vec<(String, [Option<f64>; 5])> = self.clusters().collect();
+        for (from, to, less, what) in steps {
+            let mut took: Vec<f64> = clusters
+                .iter()
+                .filter_map(|(_, s)| Some(s[to]? - from.map_or(Some(0.0), |f| s[f])? - less))
+                .collect();
+            if took.is_empty() {
+                continue;
+            }
+            took.sort_by(f64::total_cmp);
+            let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+            eprintln!(
+                "  {what}: p50 {:.2} s, p90 {:.2} s, max {:.2} s",
+                at(0.5),
+                at(0.9),
+                at(1.0)
+            );
+        }
+        let last = clusters
+            .iter()
+            .filter_map(|(k, s)| Some((s[4]?, k, s)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((_, key, stages)) = last {
+            let path: Vec<String> = STAGES
+                .iter()
+                .zip(stages)
+                .map(|(name, t)| match t {
+                    Some(t) => format!("{name} {t:.1} s"),
+                    None => format!("{name} -"),
+                })
+                .collect();
+            eprintln!("  the last cluster Steady ({key}): {}", path.join(", "));
+        }
+        if let Ok(path) = std::env::var("SCALE_STAGES_CSV") {
+            let mut csv = format!("cluster,{}\n", STAGES.join(","));
+            for (key, stages) in &clusters {
+                let times: Vec<String> = stages
+                    .iter()
+                    .map(|t| t.map(|t| format!("{t:.2}")).unwrap_or_default())
+                    .collect();
+                csv.push_str(&format!("{key},{}\n", times.join(",")));
+            }
+            if let Err(e) = std::fs::write(&path, csv) {
+                eprintln!("  could not write {path}: {e}");
+            }
+        }
+    }
 }
 
 /// Samples the simulator's store lock every 100 us on a thread of its own until the flag is
@@ -310,6 +478,7 @@ async fn run(
     }
     let deadline_at = started + deadline;
     let mut steady = 0;
+    let mut stages = Stages::default();
     let mut next_progress = started;
     while steady < clusters && Instant::now() < deadline_at {
         if Instant::now() >= next_progress {
@@ -320,11 +489,12 @@ async fn run(
             let log = std::fs::read_to_string(dir.path().join("operator.log")).unwrap_or_default();
             return Err(format!("the operator exited early ({exit}):\n{log}").into());
         }
-        steady = steady_count(&sim);
+        steady = stages.poll(&sim, started.elapsed().as_secs_f64());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
     let machine_after = machine_ticks();
+    stages.report(ready.as_secs_f64());
     if let Some((stop, sampler)) = probe {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let shares = sampler.join().unwrap_or_default();

@@ -338,6 +338,48 @@ impl Sim {
             .read(|s| s.get(group, plural, namespace, name).cloned())
     }
 
+    /// Calls `f` on every stored object of one type (`group` is `""` for core), in every
+    /// namespace, in store order (namespace, then name). Reads the store once, without copying
+    /// objects; `f` runs under the store's lock, so it should be quick.
+    pub fn visit(&self, group: &str, plural: &str, mut f: impl FnMut(&Value)) {
+        self.shared.read(|s| {
+            for o in s.list(group, plural, None) {
+                f(o);
+            }
+        });
+    }
+
+    /// Calls `f` on the live objects of one type that changed after resourceVersion `since`
+    /// (each once, however often it changed; deleted ones are left out), or on all of them
+    /// when that history is no longer retained; returns the resourceVersion read up to, for
+    /// the next call. Reads the store once, without copying objects; `f` runs under the
+    /// store's lock, so it should be quick.
+    pub fn visit_changed(
+        &self,
+        group: &str,
+        plural: &str,
+        since: u64,
+        mut f: impl FnMut(&Value),
+    ) -> u64 {
+        self.shared.read(|s| {
+            match s.changes_since(since) {
+                Some(changes) => {
+                    let mut seen = std::collections::HashSet::new();
+                    for ev in changes.filter(|e| e.group == group && e.plural == plural) {
+                        let (ns, name) = store::obj_key(ev.object.meta());
+                        if let Some(o) = s.get(group, plural, &ns, &name)
+                            && seen.insert((ns, name))
+                        {
+                            f(o);
+                        }
+                    }
+                }
+                None => s.list(group, plural, None).into_iter().for_each(f),
+            }
+            s.current_rv()
+        })
+    }
+
     /// How many stored objects of one type (`group` is `""` for core), in every namespace,
     /// satisfy `pred`. Reads the store once, without copying objects.
     pub fn count(&self, group: &str, plural: &str, pred: impl Fn(&Value) -> bool) -> usize {
