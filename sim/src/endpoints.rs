@@ -722,13 +722,10 @@ mod tests {
             .collect()
     }
 
-    /// Only pod changes tell the controller that a slice is stale: status, label and deletion
-    /// changes of selected pods must each reach the slice, and pods elsewhere must not.
-    #[test]
-    fn pod_changes_reach_the_slice_of_every_selecting_service() {
-        let clock = SimClock::new(1.0);
+    /// A store with namespace `ns` and Service `web` selecting `app: web`, and a fresh
+    /// controller.
+    fn web_service() -> (SimClock, Store, EndpointSliceController) {
         let mut store = Store::new(Registry::builtin(), 1000);
-        let mut eps = EndpointSliceController::default();
         store.put(
             "",
             "namespaces",
@@ -739,6 +736,18 @@ mod tests {
             "metadata": {"name": "web", "namespace": "ns", "uid": "svc-uid"},
             "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
         }));
+        (
+            SimClock::new(1.0),
+            store,
+            EndpointSliceController::default(),
+        )
+    }
+
+    /// Only pod changes tell the controller that a slice is stale: status, label and deletion
+    /// changes of selected pods must each reach the slice, and pods elsewhere must not.
+    #[test]
+    fn pod_changes_reach_the_slice_of_every_selecting_service() {
+        let (clock, mut store, mut eps) = web_service();
         store.put("", "pods", pod("a", "web", false));
         eps.pass(&mut store, &clock);
         assert_eq!(ready_flags(&store), [false]);
@@ -779,19 +788,7 @@ mod tests {
     /// the slice is still undone.
     #[test]
     fn a_slice_write_is_not_revisited_on_its_echo_but_an_edit_is_undone() {
-        let clock = SimClock::new(1.0);
-        let mut store = Store::new(Registry::builtin(), 1000);
-        let mut eps = EndpointSliceController::default();
-        store.put(
-            "",
-            "namespaces",
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ns"}}),
-        );
-        store.put("", "services", json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": "web", "namespace": "ns", "uid": "svc-uid"},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]},
-        }));
+        let (clock, mut store, mut eps) = web_service();
         store.put("", "pods", pod("a", "web", true));
         eps.pass(&mut store, &clock);
         assert_eq!(ready_flags(&store), [true]);
