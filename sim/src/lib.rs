@@ -350,45 +350,26 @@ impl Sim {
     }
 
     /// Calls `f` on the live objects of one type that changed after resourceVersion `since`
-    /// (each once, however often it changed; deleted ones are left out), or on all of them
-    /// when that history is no longer retained; returns the resourceVersion read up to, for
-    /// the next call. Reads the store once, without copying objects; `f` runs under the
-    /// store's lock, so it should be quick.
+    /// and returns the resourceVersion read up to, for the next call (see
+    /// [`Store::visit_changed`]). Reads the store once, without copying objects; `f` runs
+    /// under the store's lock, so it should be quick.
     pub fn visit_changed(
         &self,
         group: &str,
         plural: &str,
         since: u64,
-        mut f: impl FnMut(&Value),
+        f: impl FnMut(&Value),
     ) -> u64 {
-        self.shared.read(|s| {
-            match s.changes_since(since) {
-                Some(changes) => {
-                    let mut seen = std::collections::HashSet::new();
-                    for ev in changes.filter(|e| e.group == group && e.plural == plural) {
-                        let (ns, name) = store::obj_key(ev.object.meta());
-                        if let Some(o) = s.get(group, plural, &ns, &name)
-                            && seen.insert((ns, name))
-                        {
-                            f(o);
-                        }
-                    }
-                }
-                None => s.list(group, plural, None).into_iter().for_each(f),
-            }
-            s.current_rv()
-        })
+        self.shared
+            .read(|s| s.visit_changed(group, plural, since, f))
     }
 
     /// How many stored objects of one type (`group` is `""` for core), in every namespace,
     /// satisfy `pred`. Reads the store once, without copying objects.
     pub fn count(&self, group: &str, plural: &str, pred: impl Fn(&Value) -> bool) -> usize {
-        self.shared.read(|s| {
-            s.list(group, plural, None)
-                .into_iter()
-                .filter(|o| pred(o))
-                .count()
-        })
+        let mut n = 0;
+        self.visit(group, plural, |o| n += usize::from(pred(o)));
+        n
     }
 
     /// How many stored objects of one type (`group` is `""` for core), in every namespace,
@@ -400,13 +381,9 @@ impl Sim {
         plural: &str,
         key: impl Fn(&Value) -> String,
     ) -> std::collections::BTreeMap<String, usize> {
-        self.shared.read(|s| {
-            let mut counts = std::collections::BTreeMap::new();
-            for o in s.list(group, plural, None) {
-                *counts.entry(key(o)).or_insert(0) += 1;
-            }
-            counts
-        })
+        let mut counts = std::collections::BTreeMap::new();
+        self.visit(group, plural, |o| *counts.entry(key(o)).or_insert(0) += 1);
+        counts
     }
 
     /// A handle that tells whether the store's lock is held, for sampling how busy the store

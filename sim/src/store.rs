@@ -5,7 +5,7 @@
 //! after a given resourceVersion and answer `410 Gone` once that history has been compacted.
 
 use crate::jsonpath::JsonPath;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -536,6 +536,35 @@ impl Store {
         Some(self.events.range(start..))
     }
 
+    /// Calls `f` on the live objects of one type that changed after resourceVersion `since`,
+    /// each once however often it changed, in the order of their first change after `since`;
+    /// deleted ones are left out. When that history is no longer
+    /// retained, calls it on all of them. Returns the current resourceVersion, for the next
+    /// call.
+    pub fn visit_changed(
+        &self,
+        group: &str,
+        plural: &str,
+        since: u64,
+        mut f: impl FnMut(&Value),
+    ) -> u64 {
+        match self.changes_since(since) {
+            Some(changes) => {
+                let mut seen = HashSet::new();
+                for ev in changes.filter(|e| e.group == group && e.plural == plural) {
+                    let (ns, name) = obj_key(ev.object.meta());
+                    if let Some(o) = self.get(group, plural, &ns, &name)
+                        && seen.insert((ns, name))
+                    {
+                        f(o);
+                    }
+                }
+            }
+            None => self.list(group, plural, None).into_iter().for_each(f),
+        }
+        self.rv
+    }
+
     /// The type and key of the live object with this uid.
     pub fn locate(&self, uid: &str) -> Option<&(TypeKey, ObjKey)> {
         self.index.uids.get(uid)
@@ -640,6 +669,39 @@ mod tests {
         assert!(evs.iter().all(|e| e.object.compact_json().is_some()));
         assert_eq!(evs[2].object.value()["metadata"], gone["metadata"]);
         assert_eq!(evs[1].object.value()["data"], json!({"x": "2"}));
+    }
+
+    /// Each object that changed after `since` once, deleted ones left out, other types
+    /// ignored; everything once the history is gone.
+    #[test]
+    fn visit_changed_reads_each_changed_object_once() {
+        let mut s = Store::new(Registry::builtin(), 100);
+        let cm = |name: &str, x: u32| json!({"metadata": {"name": name, "namespace": "d"}, "data": {"x": x.to_string()}});
+        let names = |s: &Store, since: u64| {
+            let mut seen = Vec::new();
+            let rv = s.visit_changed("", "configmaps", since, |o| {
+                seen.push(format!(
+                    "{}={}",
+                    o["metadata"]["name"].as_str().unwrap(),
+                    o["data"]["x"]
+                ));
+            });
+            (seen, rv)
+        };
+        s.put("", "configmaps", cm("a", 1));
+        let (_, since) = names(&s, 0);
+        s.put("", "configmaps", cm("b", 1));
+        s.put("", "configmaps", cm("a", 2));
+        s.put("", "configmaps", cm("c", 1));
+        s.put("", "configmaps", cm("a", 3));
+        s.put("", "secrets", cm("a", 9));
+        s.remove("", "configmaps", "d", "c");
+        let (seen, rv) = names(&s, since);
+        assert_eq!(seen, ["b=\"1\"", "a=\"3\""]);
+        assert_eq!(rv, s.current_rv());
+        assert!(names(&s, rv).0.is_empty());
+        s.compact();
+        assert_eq!(names(&s, since).0, ["a=\"3\"", "b=\"1\""]);
     }
 
     #[test]

@@ -321,8 +321,7 @@ impl SledJournal {
         let _guard = self.lock();
         let log = self.log(&cluster.uid)?;
         let mut expected = self.seqs(&log)?.map(|(_, last)| last + 1);
-        let mut batch = sled::Batch::default();
-        let mut single = None;
+        let mut entries = Vec::with_capacity(records.len());
         let mut appended = Appended::default();
         for record in records {
             if let Some(expected) = expected
@@ -339,11 +338,7 @@ impl SledJournal {
                 source,
             })?;
             appended.bytes += bytes.len() as u64;
-            if records.len() == 1 {
-                single = Some((key(record.seq), bytes));
-            } else {
-                batch.insert(&key(record.seq), bytes);
-            }
+            entries.push((key(record.seq), bytes));
             expected = Some(record.seq + 1);
         }
         let full_name = format!("{}/{}", cluster.namespace, cluster.name);
@@ -369,9 +364,15 @@ impl SledJournal {
         // after reserving a batch's manifest (`PageCache::pin_log`), so every batch was disk
         // writes, each with a `sync_file_range`, flushed or not: about 25 per cluster on the
         // way to Steady. A single insert is atomic by itself.
-        match single {
-            Some((k, bytes)) => log.insert(k, bytes).map(|_| ()),
-            None => log.apply_batch(batch),
+        match <[_; 1]>::try_from(entries) {
+            Ok([(k, bytes)]) => log.insert(k, bytes).map(|_| ()),
+            Err(entries) => {
+                let mut batch = sled::Batch::default();
+                for (k, bytes) in entries {
+                    batch.insert(&k, bytes);
+                }
+                log.apply_batch(batch)
+            }
         }
         .map_err(|e| self.store_err(e))?;
         if let Some(retention) = self.retention
