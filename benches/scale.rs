@@ -16,13 +16,17 @@
 //!   and control loop, on the same cores as the operator; the bench's own work is creating
 //!   the clusters and a count under the store lock every 100 ms);
 //! - on stderr: where the time above the floor went. For each step of a first deployment
-//!   (clusters created, FE StatefulSet created, FE ready, BE StatefulSet created, BE and CN
-//!   ready, Steady, each as the store showed it to a 100 ms poll), how long it took over the
-//!   clusters (p50, p90, max; a readiness step less the delay), and the times of the cluster
-//!   that was Steady last. The steps from a tier ready to the next StatefulSet are the
-//!   operator's (its watch, queue, reconcile and applies); those from a StatefulSet to its
-//!   pods ready are the simulator's beyond the delay. `SCALE_STAGES_CSV=<file>` writes each
-//!   cluster's times;
+//!   (clusters created, FE StatefulSet created, FE ready, the FE Service's first ready
+//!   endpoint, BE StatefulSet created, BE and CN ready, Steady, each as the store showed it to
+//!   a 100 ms poll), how long it took over the clusters (p50, p90, max; a readiness step less
+//!   the delay), and the times of the cluster that was Steady last. The steps from a tier
+//!   ready (with its Service's endpoint: the operator's gate waits for both) to the next
+//!   StatefulSet are the operator's (its watch, queue, reconcile and applies); those from a
+//!   StatefulSet to its pods ready, and on to their endpoints, are the simulator's beyond the
+//!   delay. `SCALE_STAGES_CSV=<file>` writes each cluster's times; `SCALE_AUDIT_CSV=<file>`
+//!   writes each API request (seconds since the clusters were created, verb, resource,
+//!   subresource, namespace, name, code), from which a cluster's reconciles can be read as
+//!   runs of requests;
 //! - on stderr: how busy the whole machine's CPU was until every cluster was Steady (from
 //!   `/proc/stat`; near 100% means the run was bound by CPU, not by waiting); and per
 //!   cluster: the API requests by verb, resource and subresource, the Events by reason, and
@@ -177,17 +181,19 @@ fn reconciles(port: u16) -> f64 {
 }
 
 /// The stages of a first deployment, in order, as the simulator's store shows them.
-const STAGES: [&str; 5] = [
+const STAGES: [&str; 6] = [
     "FE StatefulSet created",
     "FE ready",
+    "FE endpoint ready",
     "BE StatefulSet created",
     "BE and CN ready",
     "Steady",
 ];
 
 /// When one cluster first reached each stage, in seconds since the clusters were created:
-/// FE created, FE ready, BE created, BE ready, CN ready, Steady.
-type Reached = [Option<f64>; 6];
+/// FE created, FE ready, BE created, BE ready, CN ready, Steady, and the FE Service's first
+/// ready endpoint.
+type Reached = [Option<f64>; 7];
 
 /// When each cluster first reached each of [`STAGES`], as the 100 ms poll saw it, by
 /// namespace and name.
@@ -196,6 +202,8 @@ struct Stages {
     reached: std::collections::HashMap<String, std::collections::HashMap<String, Reached>>,
     /// The resourceVersion of the StatefulSets read so far.
     seen_rv: u64,
+    /// The resourceVersion of the EndpointSlices read so far.
+    seen_slices_rv: u64,
 }
 
 impl Stages {
@@ -248,6 +256,36 @@ impl Stages {
                 slots[ready] = Some(t);
             }
         });
+        // The FE Service's first ready endpoint: the operator's FE gate waits for it too.
+        self.seen_slices_rv = sim.visit_changed(
+            "discovery.k8s.io",
+            "endpointslices",
+            self.seen_slices_rv,
+            |s| {
+                let service = s
+                    .at("/metadata/labels/kubernetes.io~1service-name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("");
+                let Some(cluster) = service.strip_suffix("-fe-service") else {
+                    return;
+                };
+                let ready =
+                    s.at("/endpoints")
+                        .and_then(|v| v.as_array())
+                        .is_some_and(|endpoints| {
+                            endpoints.iter().any(|e| {
+                                e.at("/conditions/ready").and_then(|r| r.as_bool()) != Some(false)
+                            })
+                        });
+                if ready {
+                    let namespace = s
+                        .at("/metadata/namespace")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("");
+                    self.of(namespace, cluster)[6].get_or_insert(t);
+                }
+            },
+        );
         let mut steady = 0;
         sim.visit("starrocks.com", "starrocksclusters", |c| {
             let str_at = |path: &str| c.at(path).and_then(|v| v.as_str()).unwrap_or("");
@@ -262,11 +300,14 @@ impl Stages {
     }
 
     /// Each cluster's times of [`STAGES`] (BE and CN ready: the later of the two).
-    fn clusters(&self) -> impl Iterator<Item = (String, [Option<f64>; 5])> + '_ {
+    fn clusters(&self) -> impl Iterator<Item = (String, [Option<f64>; 6])> + '_ {
         self.reached.iter().flat_map(|(ns, in_ns)| {
             in_ns.iter().map(move |(name, r)| {
                 let workers = r[3].zip(r[4]).map(|(be, cn)| be.max(cn));
-                (format!("{ns}/{name}"), [r[0], r[1], r[2], workers, r[5]])
+                (
+                    format!("{ns}/{name}"),
+                    [r[0], r[1], r[6], r[2], workers, r[5]],
+                )
             })
         })
     }
@@ -278,33 +319,45 @@ impl Stages {
     /// beyond the delay) or in the operator (a tier ready to the next tier's StatefulSet, and
     /// to Steady). Each time is that of the first poll that saw it: up to 0.1 s late.
     fn report(&self, ready: f64) {
-        let steps = [
+        // (from the latest of these stages, to this one, less, what)
+        let steps: [(&[usize], usize, f64, &str); 6] = [
+            (&[], 0, 0.0, "clusters created -> FE StatefulSet (operator)"),
             (
-                None,
-                0,
-                0.0,
-                "clusters created -> FE StatefulSet (operator)",
-            ),
-            (
-                Some(0),
+                &[0],
                 1,
                 ready,
                 "FE StatefulSet -> FE ready, less the delay (simulator)",
             ),
-            (Some(1), 2, 0.0, "FE ready -> BE StatefulSet (operator)"),
             (
-                Some(2),
+                &[1],
+                2,
+                0.0,
+                "FE ready -> the FE Service's first ready endpoint (simulator; negative when it came first)",
+            ),
+            (
+                &[1, 2],
                 3,
+                0.0,
+                "FE ready and its endpoint -> BE StatefulSet (operator)",
+            ),
+            (
+                &[3],
+                4,
                 ready,
                 "BE StatefulSet -> BE and CN ready, less the delay (simulator)",
             ),
-            (Some(3), 4, 0.0, "BE and CN ready -> Steady (operator)"),
+            (&[4], 5, 0.0, "BE and CN ready -> Steady (operator)"),
         ];
-        let clusters: Vec<(String, [Option<f64>; 5])> = self.clusters().collect();
+        let clusters: Vec<(String, [Option<f64>; 6])> = self.clusters().collect();
         for (from, to, less, what) in steps {
             let mut took: Vec<f64> = clusters
                 .iter()
-                .filter_map(|(_, s)| Some(s[to]? - from.map_or(Some(0.0), |f| s[f])? - less))
+                .filter_map(|(_, s)| {
+                    let since = from
+                        .iter()
+                        .try_fold(0.0_f64, |latest, &f| Some(latest.max(s[f]?)))?;
+                    Some(s[to]? - since - less)
+                })
                 .collect();
             if took.is_empty() {
                 continue;
@@ -320,7 +373,7 @@ impl Stages {
         }
         let last = clusters
             .iter()
-            .filter_map(|(k, s)| Some((s[4]?, k, s)))
+            .filter_map(|(k, s)| Some((s[5]?, k, s)))
             .max_by(|a, b| a.0.total_cmp(&b.0));
         if let Some((_, key, stages)) = last {
             let path: Vec<String> = STAGES
@@ -465,6 +518,7 @@ async fn run(
     sim.clear_audit();
     let probe = std::env::var_os("SCALE_LOCK_PROBE").map(|_| lock_probe(&sim));
     let started = Instant::now();
+    let started_utc = chrono::Utc::now();
     let sim_cpu_before = cpu_seconds(std::process::id());
     let machine_before = machine_ticks();
     let rv_before = sim.resource_version();
@@ -531,6 +585,23 @@ async fn run(
     );
     let audit = sim.audit();
     let requests = audit.len();
+    if let Ok(path) = std::env::var("SCALE_AUDIT_CSV") {
+        // Each API request, in seconds since the clusters were created (as the stages are).
+        let mut csv = String::from("seconds,verb,resource,subresource,namespace,name,code\n");
+        for e in &audit {
+            let at = (e.time - started_utc).as_seconds_f64();
+            csv.push_str(&format!(
+                "{at:.4},{},{},{},{},{},{}\n",
+                e.verb,
+                e.resource,
+                e.subresource.as_deref().unwrap_or_default(),
+                e.namespace.as_deref().unwrap_or_default(),
+                e.name.as_deref().unwrap_or_default(),
+                e.code
+            ));
+        }
+        std::fs::write(&path, csv)?;
+    }
     // Where the requests went, on stderr: per cluster, by verb, resource and subresource.
     let mut by_kind = std::collections::BTreeMap::<String, usize>::new();
     for e in &audit {
