@@ -213,6 +213,23 @@ pub fn create_as(
     api::create(store, clock, &t, obj, &opts_as(manager))
 }
 
+/// [`create_as`] with the object's `FieldsV1` known (see [`api::create_owning`]).
+///
+/// # Errors
+/// As [`api::create`].
+pub fn create_as_owning(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    obj: Value,
+    manager: &str,
+    fields_v1: &Value,
+) -> Result<Outcome, ApiError> {
+    let t = target_of(store, group, plural, &obj)?;
+    api::create_owning(store, clock, &t, obj, &opts_as(manager), fields_v1)
+}
+
 /// Updates an object (main resource) as `manager`.
 ///
 /// # Errors

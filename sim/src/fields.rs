@@ -720,14 +720,7 @@ pub fn record_update(
     let Some(old) = old else {
         // A create: the writer owns every field.
         let trie = fields_v1_of(new, shape);
-        let list = match trie.as_object() {
-            Some(m) if !m.is_empty() => {
-                let entry = ManagedEntry::written(req, "Update", FieldSet::new());
-                vec![render_entry_with(&entry, trie)]
-            }
-            _ => Vec::new(),
-        };
-        put_managed(new, list);
+        put_created(new, req, trie);
         return;
     };
     let Some(dirty) = differing_parts(old, new) else {
@@ -833,6 +826,36 @@ pub fn record_update(
         out.push(render_entry(&ManagedEntry::written(req, "Update", changed)));
     }
     put_managed(new, out);
+}
+
+/// What [`record_update`] records for a create (the writer owns every field), with the
+/// `FieldsV1` of `new` given instead of computed: `fields_v1` must be
+/// [`fields_v1_of`]`(new, shape)` (checked in debug builds), e.g. taken from an object of the
+/// same fields created before it.
+pub fn record_create_owning(
+    new: &mut Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+    fields_v1: Value,
+) {
+    debug_assert_eq!(
+        fields_v1,
+        fields_v1_of(new, shape),
+        "the given FieldsV1 is not that of the created object"
+    );
+    put_created(new, req, fields_v1);
+}
+
+/// Sets the managedFields of a create by `req` owning the fields `trie` (none when empty).
+fn put_created(new: &mut Value, req: ApplyRequest<'_>, trie: Value) {
+    let list = match trie.as_object() {
+        Some(m) if !m.is_empty() => {
+            let entry = ManagedEntry::written(req, "Update", FieldSet::new());
+            vec![render_entry_with(&entry, trie)]
+        }
+        _ => Vec::new(),
+    };
+    put_managed(new, list);
 }
 
 /// The parts of two objects whose values differ, as field paths: `[f:<field>]` for top-level

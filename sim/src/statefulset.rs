@@ -499,6 +499,9 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     pods = pods_of(store);
 
     let mut blocked = false;
+    // The managedFields of the last pod created, by revision: the pods of one revision have
+    // the same fields (they differ in values only), so the next one's need no second walk.
+    let mut created: Option<(String, Value)> = None;
     for ord in 0..replicas {
         match pods.get(&ord) {
             None => {
@@ -514,10 +517,24 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                     &rev,
                 );
                 ensure_claims(store, clock, set, ord);
-                controllers::log_err(
-                    "create pod",
-                    controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER),
-                );
+                let outcome = match &created {
+                    Some((of, fields_v1)) if *of == rev => controllers::create_as_owning(
+                        store,
+                        clock,
+                        "",
+                        "pods",
+                        pod,
+                        CONTROLLER_MANAGER,
+                        fields_v1,
+                    ),
+                    _ => controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER),
+                };
+                if let Ok(outcome) = &outcome
+                    && let Some(fields_v1) = outcome.stored.at("/metadata/managedFields/0/fieldsV1")
+                {
+                    created = Some((rev.clone(), fields_v1.clone()));
+                }
+                controllers::log_err("create pod", outcome);
                 if !parallel {
                     blocked = true;
                     break;

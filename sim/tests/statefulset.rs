@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::watcher;
+use kube_sim::jsonpath::JsonPath;
 use kube_sim::{PodFailure, Sim};
 use serde_json::{Value, json};
 
@@ -203,6 +204,61 @@ async fn parallel_creates_all_pods_without_waiting() {
     .await;
     assert_eq!(names, vec!["par-0", "par-1", "par-2"]);
     assert!(pods_by_name(&pods, "par").await.values().all(|p| !ready(p)));
+}
+
+/// The pods a StatefulSet creates at once from one revision each carry the controller's
+/// managedFields entry of their own fields: the simulator reuses the first pod's `FieldsV1`
+/// for the next ones (they differ in values only, also with a volume per claim template),
+/// and this checks the reused entries against the fields each pod actually has.
+#[tokio::test]
+async fn pods_created_together_each_own_exactly_their_fields() {
+    let (sim, _client, sets, pods) = setup().await;
+    sim.fail_pods_with_image("never:", PodFailure::NeverReady);
+    let claims = json!({
+        "podManagementPolicy": "Parallel",
+        "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}],
+    });
+    sets.create(&PostParams::default(), &sts("own", 3, "never:1", claims))
+        .await
+        .expect("create");
+    common::eventually(5, || {
+        let pods = pods.clone();
+        async move { (pods_by_name(&pods, "own").await.len() == 3).then_some(()) }
+    })
+    .await;
+    let mut stored = Vec::new();
+    sim.visit("", "pods", |p| stored.push(p.clone()));
+    assert_eq!(stored.len(), 3);
+    for pod in stored {
+        let entries = pod["metadata"]["managedFields"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let created = entries
+            .iter()
+            .find(|e| e["manager"] == "kube-controller-manager")
+            .unwrap_or_else(|| panic!("no creator entry: {pod}"));
+        // The pod as created: the kubelet's status and the server's bookkeeping left out.
+        let mut as_created = pod.clone();
+        if let Some(m) = as_created.as_object_mut() {
+            m.remove("status");
+        }
+        if let Some(m) = as_created["metadata"].as_object_mut() {
+            m.remove("managedFields");
+        }
+        let computed = kube_sim::fields::fields_v1_of(
+            &as_created,
+            kube_sim::listtypes::Shape::root(None, false),
+        );
+        assert_eq!(created["fieldsV1"], computed, "{}", pod["metadata"]["name"]);
+        assert!(
+            computed
+                .at("/f:spec/f:volumes/k:{\"name\":\"data\"}")
+                .is_some()
+                && computed.at("/f:spec/f:hostname").is_some(),
+            "{computed}"
+        );
+    }
 }
 
 /// "When Pods are being deleted, they are terminated in reverse order, from {N-1..0}."
