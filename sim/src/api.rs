@@ -297,11 +297,12 @@ pub fn create(
     create_inner(store, clock, t, body, opts, Manage::Record)
 }
 
-/// [`create`] by a writer that owns every field of `body`, whose `FieldsV1` is known to be
-/// `fields_v1`, e.g. read from a pod a StatefulSet created from the same revision (its pods
-/// differ only in values: names, labels' values, hostname). The managedFields entry is then
-/// that of [`create`] without walking the object again: at 1,000 clusters, computing it was
-/// a seventh of the simulator's control loop. Debug builds check it against the computed one.
+/// [`create`], where `fields_v1`, when given, is known to be the `FieldsV1` of `body` (whose
+/// writer owns every field), e.g. read from a pod a StatefulSet created from the same
+/// revision (its pods differ only in values: names, labels' values, hostname). The
+/// managedFields entry is then that of [`create`] without walking the object again: at 1,000
+/// clusters, computing it was a seventh of the simulator's control loop. Debug builds check
+/// it against the computed one.
 ///
 /// # Errors
 /// As [`create`].
@@ -311,9 +312,10 @@ pub fn create_owning(
     t: &Target,
     body: Value,
     opts: &WriteOpts,
-    fields_v1: &Value,
+    fields_v1: Option<&Value>,
 ) -> Result<Outcome, ApiError> {
-    create_inner(store, clock, t, body, opts, Manage::CreateOwning(fields_v1))
+    let manage = fields_v1.map_or(Manage::Record, Manage::CreateOwning);
+    create_inner(store, clock, t, body, opts, manage)
 }
 
 /// How a write records its managers in `metadata.managedFields`.

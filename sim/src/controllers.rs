@@ -197,7 +197,8 @@ fn missing(plural: &str) -> ApiError {
     }
 }
 
-/// Creates an object as `manager`.
+/// Creates an object as `manager`; `fields_v1`, when given, is known to be the object's
+/// `FieldsV1` (see [`api::create_owning`]).
 ///
 /// # Errors
 /// As [`api::create`].
@@ -208,23 +209,7 @@ pub fn create_as(
     plural: &str,
     obj: Value,
     manager: &str,
-) -> Result<Outcome, ApiError> {
-    let t = target_of(store, group, plural, &obj)?;
-    api::create(store, clock, &t, obj, &opts_as(manager))
-}
-
-/// [`create_as`] with the object's `FieldsV1` known (see [`api::create_owning`]).
-///
-/// # Errors
-/// As [`api::create`].
-pub fn create_as_owning(
-    store: &mut Store,
-    clock: &SimClock,
-    group: &str,
-    plural: &str,
-    obj: Value,
-    manager: &str,
-    fields_v1: &Value,
+    fields_v1: Option<&Value>,
 ) -> Result<Outcome, ApiError> {
     let t = target_of(store, group, plural, &obj)?;
     api::create_owning(store, clock, &t, obj, &opts_as(manager), fields_v1)

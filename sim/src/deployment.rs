@@ -140,6 +140,7 @@ fn reconcile_deployment(store: &mut Store, clock: &SimClock, d: &Value) {
                 "replicasets",
                 rs,
                 CONTROLLER_MANAGER,
+                None,
             ) {
                 Ok(o) => Value::clone(&o.stored),
                 Err(e) => {
@@ -256,7 +257,7 @@ fn reconcile_replicaset(store: &mut Store, clock: &SimClock, rs: &Value) {
             });
             controllers::log_err(
                 "rs create pod",
-                controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER),
+                controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER, None),
             );
         }
     } else if pods.len() > want {

@@ -599,6 +599,7 @@ impl EndpointSliceController {
                         "endpointslices",
                         desired,
                         MANAGER,
+                        None,
                     ),
                 ),
                 Some(cur) => {

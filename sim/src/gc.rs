@@ -206,7 +206,7 @@ mod tests {
         let mut gc = GarbageCollector::default();
         gc.pass(&mut store, &clock);
         let mk = |store: &mut Store, name: &str, owner: Option<&Value>| {
-            controllers::create_as(store, &clock, "", "configmaps", cm(name, owner), "t")
+            controllers::create_as(store, &clock, "", "configmaps", cm(name, owner), "t", None)
                 .unwrap()
                 .stored
         };
@@ -246,9 +246,16 @@ mod tests {
         let clock = SimClock::new(1.0);
         let mut store = store_with_namespace();
         for (owner, dependent) in [("fg", "fg-dep"), ("or", "or-dep")] {
-            let o =
-                controllers::create_as(&mut store, &clock, "", "configmaps", cm(owner, None), "t")
-                    .unwrap();
+            let o = controllers::create_as(
+                &mut store,
+                &clock,
+                "",
+                "configmaps",
+                cm(owner, None),
+                "t",
+                None,
+            )
+            .unwrap();
             controllers::create_as(
                 &mut store,
                 &clock,
@@ -256,6 +263,7 @@ mod tests {
                 "configmaps",
                 cm(dependent, Some(&o.stored)),
                 "t",
+                None,
             )
             .unwrap();
         }

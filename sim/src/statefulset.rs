@@ -280,6 +280,7 @@ fn ensure_revision(
                     "controllerrevisions",
                     cr,
                     CONTROLLER_MANAGER,
+                    None,
                 ),
             );
         }
@@ -431,6 +432,7 @@ fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64)
                 "persistentvolumeclaims",
                 pvc,
                 CONTROLLER_MANAGER,
+                None,
             ),
         );
     }
@@ -517,18 +519,19 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                     &rev,
                 );
                 ensure_claims(store, clock, set, ord);
-                let outcome = match &created {
-                    Some((of, fields_v1)) if *of == rev => controllers::create_as_owning(
-                        store,
-                        clock,
-                        "",
-                        "pods",
-                        pod,
-                        CONTROLLER_MANAGER,
-                        fields_v1,
-                    ),
-                    _ => controllers::create_as(store, clock, "", "pods", pod, CONTROLLER_MANAGER),
-                };
+                let known = created
+                    .as_ref()
+                    .filter(|(of, _)| *of == rev)
+                    .map(|(_, fields_v1)| fields_v1);
+                let outcome = controllers::create_as(
+                    store,
+                    clock,
+                    "",
+                    "pods",
+                    pod,
+                    CONTROLLER_MANAGER,
+                    known,
+                );
                 if let Ok(outcome) = &outcome
                     && let Some(fields_v1) = outcome.stored.at("/metadata/managedFields/0/fieldsV1")
                 {

@@ -190,7 +190,8 @@ fn apply(store: &mut Store, clock: &SimClock, op: &Op) {
                     ]}},
                 },
             });
-            let _ = controllers::create_as(store, clock, "apps", "statefulsets", sts, MANAGER);
+            let _ =
+                controllers::create_as(store, clock, "apps", "statefulsets", sts, MANAGER, None);
         }
         Op::Scale { ns, set, replicas } => {
             if let Some(mut sts) = get(store, "apps", "statefulsets", ns, &set_name(set)) {
@@ -245,7 +246,8 @@ fn apply(store: &mut Store, clock: &SimClock, op: &Op) {
                         "metadata": {"name": name, "namespace": format!("ns{ns}")},
                         "spec": spec,
                     });
-                    let _ = controllers::create_as(store, clock, "", "services", obj, MANAGER);
+                    let _ =
+                        controllers::create_as(store, clock, "", "services", obj, MANAGER, None);
                 }
             }
         }
@@ -307,7 +309,7 @@ fn run(ops: &[Op], window: usize) -> Result<(), TestCaseError> {
     let mut store = Store::new(Registry::builtin(), window);
     for ns in 0..2 {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns{ns}")}});
-        controllers::create_as(&mut store, &clock, "", "namespaces", obj, MANAGER)
+        controllers::create_as(&mut store, &clock, "", "namespaces", obj, MANAGER, None)
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
     }
     let mut l = Loop::new(clock, opts.clone());

@@ -25,7 +25,7 @@ const NAMESPACES: usize = 10;
 fn load(store: &mut Store, clock: &SimClock, n: usize) {
     for i in 0..NAMESPACES {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": format!("ns{i}")}});
-        controllers::create_as(store, clock, "", "namespaces", ns, "bench").unwrap();
+        controllers::create_as(store, clock, "", "namespaces", ns, "bench", None).unwrap();
     }
     for i in 0..n {
         let ns = format!("ns{}", i % NAMESPACES);
@@ -42,20 +42,28 @@ fn load(store: &mut Store, clock: &SimClock, n: usize) {
                 ]}},
             },
         });
-        controllers::create_as(store, clock, "apps", "statefulsets", sts, "bench").unwrap();
+        controllers::create_as(store, clock, "apps", "statefulsets", sts, "bench", None).unwrap();
         let svc = json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": format!("{name}-service"), "namespace": ns},
             "spec": {"selector": labels, "ports": [{"name": "heartbeat", "port": 9050, "targetPort": "heartbeat"}]},
         });
-        controllers::create_as(store, clock, "", "services", svc, "bench").unwrap();
+        controllers::create_as(store, clock, "", "services", svc, "bench", None).unwrap();
         let pdb = json!({
             "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
             "metadata": {"name": format!("{name}-pdb"), "namespace": ns},
             "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}},
         });
-        controllers::create_as(store, clock, "policy", "poddisruptionbudgets", pdb, "bench")
-            .unwrap();
+        controllers::create_as(
+            store,
+            clock,
+            "policy",
+            "poddisruptionbudgets",
+            pdb,
+            "bench",
+            None,
+        )
+        .unwrap();
     }
 }
 
