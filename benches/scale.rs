@@ -191,8 +191,8 @@ const STAGES: [&str; 6] = [
 ];
 
 /// When one cluster first reached each stage, in seconds since the clusters were created:
-/// FE created, FE ready, BE created, BE ready, CN ready, Steady, and the FE Service's first
-/// ready endpoint.
+/// FE created, FE ready, the FE Service's first ready endpoint, BE created, BE ready, CN
+/// ready, Steady.
 type Reached = [Option<f64>; 7];
 
 /// When each cluster first reached each of [`STAGES`], as the 100 ms poll saw it, by
@@ -240,8 +240,8 @@ impl Stages {
             };
             let (created, ready) = match tier {
                 "fe" => (0, 1),
-                "be" => (2, 3),
-                "cn" => (2, 4),
+                "be" => (3, 4),
+                "cn" => (3, 5),
                 _ => return,
             };
             let slots = self.of(str_at("/metadata/namespace"), cluster);
@@ -282,7 +282,7 @@ impl Stages {
                         .at("/metadata/namespace")
                         .and_then(|v| v.as_str())
                         .unwrap_or("");
-                    self.of(namespace, cluster)[6].get_or_insert(t);
+                    self.of(namespace, cluster)[2].get_or_insert(t);
                 }
             },
         );
@@ -293,7 +293,7 @@ impl Stages {
             {
                 steady += 1;
                 let slots = self.of(str_at("/metadata/namespace"), str_at("/metadata/name"));
-                slots[5].get_or_insert(t);
+                slots[6].get_or_insert(t);
             }
         });
         steady
@@ -303,10 +303,10 @@ impl Stages {
     fn clusters(&self) -> impl Iterator<Item = (String, [Option<f64>; 6])> + '_ {
         self.reached.iter().flat_map(|(ns, in_ns)| {
             in_ns.iter().map(move |(name, r)| {
-                let workers = r[3].zip(r[4]).map(|(be, cn)| be.max(cn));
+                let workers = r[4].zip(r[5]).map(|(be, cn)| be.max(cn));
                 (
                     format!("{ns}/{name}"),
-                    [r[0], r[1], r[6], r[2], workers, r[5]],
+                    [r[0], r[1], r[2], r[3], workers, r[6]],
                 )
             })
         })

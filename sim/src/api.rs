@@ -294,7 +294,7 @@ pub fn create(
     body: Value,
     opts: &WriteOpts,
 ) -> Result<Outcome, ApiError> {
-    create_inner(store, clock, t, body, opts, Manage::Record)
+    create_owning(store, clock, t, body, opts, None)
 }
 
 /// [`create`], where `fields_v1`, when given, is known to be the `FieldsV1` of `body` (whose

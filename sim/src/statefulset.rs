@@ -501,8 +501,9 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     pods = pods_of(store);
 
     let mut blocked = false;
-    // The managedFields of the last pod created, by revision: the pods of one revision have
-    // the same fields (they differ in values only), so the next one's need no second walk.
+    // The `FieldsV1` of the first pod created here, with its revision: the pods of one
+    // revision have the same fields (they differ in values only), so the next ones of that
+    // revision need no second walk.
     let mut created: Option<(String, Value)> = None;
     for ord in 0..replicas {
         match pods.get(&ord) {
@@ -523,6 +524,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                     .as_ref()
                     .filter(|(of, _)| *of == rev)
                     .map(|(_, fields_v1)| fields_v1);
+                let first_of_revision = known.is_none();
                 let outcome = controllers::create_as(
                     store,
                     clock,
@@ -532,7 +534,8 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
                     CONTROLLER_MANAGER,
                     known,
                 );
-                if let Ok(outcome) = &outcome
+                if first_of_revision
+                    && let Ok(outcome) = &outcome
                     && let Some(fields_v1) = outcome.stored.at("/metadata/managedFields/0/fieldsV1")
                 {
                     created = Some((rev.clone(), fields_v1.clone()));
