@@ -33,6 +33,15 @@
 //!   all writes to the simulator's store (the requests' and the simulated controllers'), in
 //!   all and by type.
 //!
+//! The simulator and the operator run on CPUs of their own (`sched_setaffinity`): the operator
+//! on the last CPU this process may use, the simulator (this process: its API server, control
+//! loop and this bench's polling) on the others; `SCALE_PIN=0` leaves both free to share every
+//! CPU, and a machine with one CPU shares it. In a real cluster the API server, etcd and the
+//! controller manager run on machines of their own; sharing the cores, the operator's threads
+//! preempted the simulator's control loop while it held the store's lock (a probe of its
+//! thread's `/proc/thread-self/schedstat` found it runnable but not running for about a fifth
+//! of every second of the second burst), and every request and controller waited behind it.
+//!
 //! The simulator in this process allocates with mimalloc: at 1,000 clusters glibc's `malloc`
 //! and `free` were a fifth of its CPU, and mimalloc took the simulator's CPU seconds down by
 //! about a fifth (47.7 and 49.5 s to 38.7 and 40.9 s). The simulator stands in for the API
@@ -156,6 +165,83 @@ fn machine_ticks() -> (u64, u64) {
     let total: u64 = fields.iter().sum();
     let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
     (total - idle, total)
+}
+
+/// The machine's online CPUs (the `cpuN` lines of `/proc/stat`, whose first line
+/// [`machine_ticks`] reads), whatever this process's affinity.
+fn machine_cpus() -> usize {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count()
+}
+
+/// Where the two processes run: the CPUs of each (see the module documentation).
+struct Placement {
+    simulator: libc::cpu_set_t,
+    operator: libc::cpu_set_t,
+    /// The CPU numbers, for the report: (simulator, operator).
+    cpus: (Vec<usize>, usize),
+}
+
+/// Splits the CPUs this process may use: the last for the operator, the rest for the
+/// simulator. `None` with fewer than two, or when `SCALE_PIN=0`.
+///
+/// # Errors
+/// The OS error of `sched_getaffinity(2)`.
+fn placement() -> std::io::Result<Option<Placement>> {
+    if std::env::var("SCALE_PIN").as_deref() == Ok("0") {
+        return Ok(None);
+    }
+    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer and size are those of `allowed`, which outlives the call.
+    let got =
+        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) };
+    if got != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY (both closures): `CPU_ISSET` only reads the set it is given, for a CPU number
+    // below `CPU_SETSIZE`.
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+        .collect();
+    let Some((&operator_cpu, simulator_cpus)) = cpus.split_last() else {
+        return Ok(None);
+    };
+    if simulator_cpus.is_empty() {
+        return Ok(None);
+    }
+    // SAFETY: as for `allowed` above.
+    let (mut simulator, mut operator): (libc::cpu_set_t, libc::cpu_set_t) =
+        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    for &c in simulator_cpus {
+        // SAFETY: `c` came from the allowed set, so it is below `CPU_SETSIZE`.
+        unsafe { libc::CPU_SET(c, &mut simulator) };
+    }
+    // SAFETY: as above.
+    unsafe { libc::CPU_SET(operator_cpu, &mut operator) };
+    Ok(Some(Placement {
+        simulator,
+        operator,
+        cpus: (simulator_cpus.to_vec(), operator_cpu),
+    }))
+}
+
+/// Restricts the calling thread (and the threads it starts from now on) to `set`.
+///
+/// # Errors
+/// The OS error of `sched_setaffinity(2)`.
+fn set_affinity(set: &libc::cpu_set_t) -> std::io::Result<()> {
+    // SAFETY: the pointer and size are those of `set`; pid 0 is the calling thread. The call
+    // is a plain system call, so it is also safe between `fork` and `exec` (`pre_exec`).
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// A loopback port free at the time of the call (for the operator's HTTP server), so that
@@ -479,6 +565,7 @@ async fn run(
     ready: Duration,
     deadline: Duration,
     window: usize,
+    operator_cpus: Option<libc::cpu_set_t>,
 ) -> Result<Row, Box<dyn std::error::Error>> {
     let port = free_port()?;
     let sim = Sim::start(SimOptions {
@@ -503,7 +590,16 @@ async fn run(
         .map(str::to_string)
         .collect::<Vec<_>>();
     command.push(env!("CARGO_BIN_EXE_starrocks-operator").to_string());
-    let mut child: Child = Command::new(&command[0])
+    let mut operator = Command::new(&command[0]);
+    if let Some(set) = operator_cpus {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the hook runs in the child between `fork` and `exec`, and only makes one
+        // system call on a set it owns (see `set_affinity`).
+        unsafe {
+            operator.pre_exec(move || set_affinity(&set));
+        }
+    }
+    let mut child: Child = operator
         .args(&command[1..])
         .args(["run", "--journal"])
         .arg(dir.path().join("journal"))
@@ -576,7 +672,7 @@ async fn run(
     eprintln!(
         "  machine CPU busy until all Steady: {:.0}% of {} cores",
         100.0 * busy as f64 / total.max(1) as f64,
-        std::thread::available_parallelism().map_or(0, usize::from),
+        machine_cpus(),
     );
     // The simulator's memory (this process; the stored objects, then the retained watch history).
     eprintln!(
@@ -724,6 +820,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
+    // Before the runtime, so that its threads (and the simulator's control loop) inherit it.
+    let placement = placement()?;
+    match &placement {
+        Some(p) => {
+            set_affinity(&p.simulator)?;
+            eprintln!(
+                "simulator on CPUs {:?}, operator on CPU {} (SCALE_PIN=0: both on all)",
+                p.cpus.0, p.cpus.1
+            );
+        }
+        None => eprintln!("simulator and operator share the CPUs"),
+    }
+    let operator_cpus = placement.as_ref().map(|p| p.operator);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -732,7 +841,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for clusters in sizes {
-        let row = rt.block_on(run(clusters, ready, deadline, window))?;
+        let row = rt.block_on(run(clusters, ready, deadline, window, operator_cpus))?;
         println!(
             "| {} | {:.1} | {:.0} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
             row.clusters,
