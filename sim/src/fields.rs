@@ -239,7 +239,9 @@ struct Trie {
 }
 
 impl Trie {
-    /// Adds `path` as a member, creating the nodes on the way.
+    /// Adds `path` as a member, creating the nodes on the way (the reference that
+    /// [`to_fields_v1`] is tested against).
+    #[cfg(test)]
     fn insert(&mut self, path: &FieldPath) {
         self.node(path).member = true;
     }
@@ -456,12 +458,53 @@ fn put_managed(obj: &mut Value, list: Vec<Value>) {
 }
 
 /// Renders a field set as a `FieldsV1` trie.
+///
+/// Built in one pass over the set in its order, in which a path's descendants follow it
+/// together, grouped by their next element (see [`FieldPath`]): each node is made once, its
+/// map from its children in order, instead of looking every path up again from the root
+/// (those lookups' string comparisons were about a twentieth of the simulator's CPU in the
+/// scale bench). `to_fields_v1_agrees_with_the_trie` checks it against [`Trie`].
 pub fn to_fields_v1(set: &FieldSet) -> Value {
-    let mut root = Trie::default();
-    for p in set {
-        root.insert(p);
+    let paths: Vec<&[u8]> = set.iter().map(|p| p.0.as_bytes()).collect();
+    fields_v1_node(&paths, 0)
+}
+
+/// The `FieldsV1` node of `paths`: sorted, and all equal to or under one node, whose path is
+/// their first `at` bytes. A member leaf is `{}`; a member with children also has `"."`.
+fn fields_v1_node(paths: &[&[u8]], at: usize) -> Value {
+    const SEP: u8 = FieldPath::SEP as u8;
+    let mut member = false;
+    let mut children: Vec<(String, Value)> = Vec::new();
+    // The next element starts after the separator, except at the root.
+    let start = if at == 0 { 0 } else { at + 1 };
+    let mut i = 0;
+    while let Some(p) = paths.get(i) {
+        if p.len() == at {
+            member = true;
+            i += 1;
+            continue;
+        }
+        let end = p[start..]
+            .iter()
+            .position(|&b| b == SEP)
+            .map_or(p.len(), |n| start + n);
+        let element = &p[start..end];
+        let group = paths[i..]
+            .iter()
+            .take_while(|q| {
+                q.get(start..end) == Some(element) && matches!(q.get(end), None | Some(&SEP))
+            })
+            .count();
+        children.push((
+            String::from_utf8_lossy(element).into_owned(),
+            fields_v1_node(&paths[i..i + group], end),
+        ));
+        i += group;
     }
-    root.into_fields_v1()
+    if member && !children.is_empty() {
+        children.push((".".into(), Value::Object(Map::new())));
+    }
+    Value::Object(children.into_iter().collect())
 }
 
 /// Parses a `FieldsV1` trie into a field set.
@@ -1496,6 +1539,19 @@ mod tests {
         }
 
         proptest! {
+            /// The one-pass `FieldsV1` is the trie's, path by path, on sets whose element
+            /// names are prefixes of one another (`f:a`, `f:ab`, `f:a-b`) and sort around the
+            /// separator, with members inside members and the root itself.
+            #[test]
+            fn to_fields_v1_agrees_with_the_trie(paths in prop::collection::btree_set(prop::collection::vec(prop::sample::select(vec!["f:a", "f:ab", "f:a-b", "f:b", "k:{\"n\":\"é\"}", "v:1"]), 0..5), 0..24)) {
+                let set: FieldSet = paths.iter().map(FieldPath::of).collect();
+                let mut trie = Trie::default();
+                for p in &set {
+                    trie.insert(p);
+                }
+                prop_assert_eq!(to_fields_v1(&set), trie.into_fields_v1());
+            }
+
             /// A create's entry, built in one walk, is the whole-object computation's.
             #[test]
             fn create_same_as_full(edits in prop::collection::vec((0u8..12, 0u8..6), 0..10)) {
