@@ -13,8 +13,8 @@
 //!   (`/proc/<pid>/stat` utime + stime) and CPU milliseconds per reconcile; all three include
 //!   the 10 s settle period after the last cluster is Steady;
 //! - the simulator's CPU seconds over the same span (this process: the simulator's API server
-//!   and control loop, on the same cores as the operator; the bench's own work is creating
-//!   the clusters and a count under the store lock every 100 ms);
+//!   and control loop, on CPUs apart from the operator's, see below; the bench's own work is
+//!   creating the clusters and a count under the store lock every 100 ms);
 //! - on stderr: where the time above the floor went. For each step of a first deployment
 //!   (clusters created, FE StatefulSet created, FE ready, the FE Service's first ready
 //!   endpoint, BE StatefulSet created, BE and CN ready, Steady, each as the store showed it to
