@@ -603,6 +603,27 @@ pub fn apply(
         Some(Value::Array(entries)) => entries,
         _ => Vec::new(),
     };
+    // No entries at all (a create, as every first apply of an object is): no conflicts, no
+    // dropped fields, and when the merge is `cfg` itself (nothing of the live object kept,
+    // nothing of `cfg` merged away: no nulls, no repeated keys), the applier owns exactly
+    // `cfg`'s fields. Built in one walk of `cfg` ([`fields_v1_of`]) instead of its field set,
+    // the result's and their intersection; with the scale bench's creates these were about
+    // an eighth of the simulator's CPU. `apply_create_same_as_full` checks it.
+    let merged_early = raw.is_empty() && cfg.pointer("/metadata/managedFields").is_none() && {
+        apply_merge(&mut result, cfg, shape, "");
+        true
+    };
+    if merged_early && result == *cfg {
+        let fields_v1 = fields_v1_of(cfg, shape);
+        let out = if fields_v1.as_object().is_some_and(|m| !m.is_empty()) {
+            let entry = ManagedEntry::written(req, "Apply", FieldSet::new());
+            vec![render_entry_with(&entry, fields_v1)]
+        } else {
+            Vec::new()
+        };
+        put_managed(&mut result, out);
+        return Ok(result);
+    }
     let cfg_set = field_set(cfg, shape);
     let mut conflicts = Vec::new();
     // Fields of other managers' entries that a forced apply takes, by entry.
@@ -666,7 +687,10 @@ pub fn apply(
             remove_at(&mut result, p);
         }
     }
-    apply_merge(&mut result, cfg, shape, "");
+    // With no entries nothing was dropped above, so the early merge is this one.
+    if !merged_early {
+        apply_merge(&mut result, cfg, shape, "");
+    }
     let Some(dirty) = differing_parts(live, &result) else {
         return apply_full(live, cfg, shape, req);
     };
@@ -1550,6 +1574,24 @@ mod tests {
                     trie.insert(p);
                 }
                 prop_assert_eq!(to_fields_v1(&set), trie.into_fields_v1());
+            }
+
+            /// An apply onto an object without entries (a create) gives what `apply_full`
+            /// gives, whether the applied configuration is merged whole (the shortcut) or not
+            /// (kept live fields, repeated keys).
+            #[test]
+            fn apply_create_same_as_full(edits in prop::collection::vec((0u8..12, 0u8..6), 0..6), keep in any::<bool>()) {
+                let mut cfg = base();
+                for (part, n) in edits {
+                    edit(&mut cfg, part, n);
+                }
+                // The API server's skeleton of an absent object, or one with a field of its own.
+                let mut live = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "ns"}});
+                if keep {
+                    live["spec"] = json!({"hostname": "h"});
+                }
+                let req = ApplyRequest { manager: "a", force: false, api_version: "v1", subresource: None, now: "t0" };
+                prop_assert_eq!(apply(&live, &cfg, Shape::Builtin, req), apply_full(&live, &cfg, Shape::Builtin, req));
             }
 
             /// A create's entry, built in one walk, is the whole-object computation's.
