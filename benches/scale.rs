@@ -177,12 +177,10 @@ fn machine_cpus() -> usize {
         .count()
 }
 
-/// Where the two processes run: the CPUs of each (see the module documentation).
+/// Where the two processes run (see the module documentation): CPU numbers.
 struct Placement {
-    simulator: libc::cpu_set_t,
-    operator: libc::cpu_set_t,
-    /// The CPU numbers, for the report: (simulator, operator).
-    cpus: (Vec<usize>, usize),
+    simulator: Vec<usize>,
+    operator: usize,
 }
 
 /// Splits the CPUs this process may use: the last for the operator, the rest for the
@@ -202,31 +200,29 @@ fn placement() -> std::io::Result<Option<Placement>> {
     if got != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY (both closures): `CPU_ISSET` only reads the set it is given, for a CPU number
-    // below `CPU_SETSIZE`.
-    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+    // SAFETY: `CPU_ISSET` only reads the set it is given, for a CPU number below
+    // `CPU_SETSIZE`.
+    let mut cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
         .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
         .collect();
-    let Some((&operator_cpu, simulator_cpus)) = cpus.split_last() else {
-        return Ok(None);
-    };
-    if simulator_cpus.is_empty() {
-        return Ok(None);
+    match cpus.pop() {
+        Some(operator) if !cpus.is_empty() => Ok(Some(Placement {
+            simulator: cpus,
+            operator,
+        })),
+        _ => Ok(None),
     }
-    // SAFETY: as for `allowed` above.
-    let (mut simulator, mut operator): (libc::cpu_set_t, libc::cpu_set_t) =
-        unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
-    for &c in simulator_cpus {
-        // SAFETY: `c` came from the allowed set, so it is below `CPU_SETSIZE`.
-        unsafe { libc::CPU_SET(c, &mut simulator) };
+}
+
+/// The set of the given CPUs (each below `CPU_SETSIZE`, as [`placement`] finds them).
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in cpus {
+        // SAFETY: `c` is below `CPU_SETSIZE` (it came from an affinity set).
+        unsafe { libc::CPU_SET(c, &mut set) };
     }
-    // SAFETY: as above.
-    unsafe { libc::CPU_SET(operator_cpu, &mut operator) };
-    Ok(Some(Placement {
-        simulator,
-        operator,
-        cpus: (simulator_cpus.to_vec(), operator_cpu),
-    }))
+    set
 }
 
 /// Restricts the calling thread (and the threads it starts from now on) to `set`.
@@ -824,15 +820,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let placement = placement()?;
     match &placement {
         Some(p) => {
-            set_affinity(&p.simulator)?;
+            set_affinity(&cpu_set(&p.simulator))?;
             eprintln!(
                 "simulator on CPUs {:?}, operator on CPU {} (SCALE_PIN=0: both on all)",
-                p.cpus.0, p.cpus.1
+                p.simulator, p.operator
             );
         }
         None => eprintln!("simulator and operator share the CPUs"),
     }
-    let operator_cpus = placement.as_ref().map(|p| p.operator);
+    let operator_cpus = placement.as_ref().map(|p| cpu_set(&[p.operator]));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -807,8 +807,9 @@ fn eq_except(a: &Value, b: &Value, keys: &[&str]) -> bool {
 /// Whether two objects are equal but for the `time` of their `metadata.managedFields`
 /// entries: a write that changes nothing else is a no-op (without copying).
 fn eq_but_managed_time(a: &Value, b: &Value) -> bool {
-    // The parts a write most often changes first: a status write that differs is told apart
-    // without walking the spec it copied (the pods' and StatefulSets' largest part).
+    // The parts a write most often changes first, then the rest: a status write that differs
+    // is told apart without walking the spec it copied (the pods' and StatefulSets' largest
+    // part).
     if a.get("status") != b.get("status") || a.get("spec") != b.get("spec") {
         return false;
     }
@@ -818,7 +819,7 @@ fn eq_but_managed_time(a: &Value, b: &Value) -> bool {
         }
         (x, y) => x == y,
     };
-    eq_except(a, b, &["metadata"])
+    eq_except(a, b, &["metadata", "status", "spec"])
         && match (a.get("metadata"), b.get("metadata")) {
             (Some(x), Some(y)) if x.is_object() && y.is_object() => {
                 eq_except(x, y, &["managedFields"])

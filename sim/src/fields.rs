@@ -609,20 +609,13 @@ pub fn apply(
     // `cfg`'s fields. Built in one walk of `cfg` ([`fields_v1_of`]) instead of its field set,
     // the result's and their intersection; with the scale bench's creates these were about
     // an eighth of the simulator's CPU. `apply_create_same_as_full` checks it.
-    let merged_early = raw.is_empty() && cfg.pointer("/metadata/managedFields").is_none() && {
+    let merged_early = raw.is_empty() && cfg.pointer("/metadata/managedFields").is_none();
+    if merged_early {
         apply_merge(&mut result, cfg, shape, "");
-        true
-    };
-    if merged_early && result == *cfg {
-        let fields_v1 = fields_v1_of(cfg, shape);
-        let out = if fields_v1.as_object().is_some_and(|m| !m.is_empty()) {
-            let entry = ManagedEntry::written(req, "Apply", FieldSet::new());
-            vec![render_entry_with(&entry, fields_v1)]
-        } else {
-            Vec::new()
-        };
-        put_managed(&mut result, out);
-        return Ok(result);
+        if result == *cfg {
+            put_owning_all(&mut result, req, "Apply", fields_v1_of(cfg, shape));
+            return Ok(result);
+        }
     }
     let cfg_set = field_set(cfg, shape);
     let mut conflicts = Vec::new();
@@ -787,7 +780,7 @@ pub fn record_update(
     let Some(old) = old else {
         // A create: the writer owns every field.
         let trie = fields_v1_of(new, shape);
-        put_created(new, req, trie);
+        put_owning_all(new, req, "Update", trie);
         return;
     };
     let Some(dirty) = differing_parts(old, new) else {
@@ -910,19 +903,21 @@ pub fn record_create_owning(
         fields_v1_of(new, shape),
         "the given FieldsV1 is not that of the created object"
     );
-    put_created(new, req, fields_v1);
+    put_owning_all(new, req, "Update", fields_v1);
 }
 
-/// Sets the managedFields of a create by `req` owning the fields `trie` (none when empty).
-fn put_created(new: &mut Value, req: ApplyRequest<'_>, trie: Value) {
+/// Sets the managedFields of `obj` to one entry of `req`'s manager with `operation` (`Apply`
+/// or `Update`), owning the fields `trie` (no entry when it is empty): what a create records,
+/// its writer owning every field.
+fn put_owning_all(obj: &mut Value, req: ApplyRequest<'_>, operation: &str, trie: Value) {
     let list = match trie.as_object() {
         Some(m) if !m.is_empty() => {
-            let entry = ManagedEntry::written(req, "Update", FieldSet::new());
+            let entry = ManagedEntry::written(req, operation, FieldSet::new());
             vec![render_entry_with(&entry, trie)]
         }
         _ => Vec::new(),
     };
-    put_managed(new, list);
+    put_managed(obj, list);
 }
 
 /// The parts of two objects whose values differ, as field paths: `[f:<field>]` for top-level
