@@ -137,12 +137,69 @@ impl Outcome {
     }
 
     /// The response body: the stored object with its `apiVersion` and `kind`, or a `Scale`.
-    /// A copy; callers that only read the result use [`Outcome::stored`].
+    /// A copy; callers that only read the result use [`Outcome::stored`], and the server
+    /// answers with [`Outcome::to_json`].
     pub fn object(&self) -> Value {
         match &self.body {
             Some(b) => b.clone(),
             None => typed(Value::clone(&self.stored), &self.api_version, &self.kind),
         }
+    }
+
+    /// The response body as JSON: the same bytes as `serde_json::to_vec(&self.object())`,
+    /// written from the stored object in place (copying it was about 2% of the simulator's
+    /// CPU at 1,000 clusters in the scale bench).
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing a `Value` to memory does not fail (its map keys are strings).
+        match (&self.body, self.stored.as_object()) {
+            (None, Some(object)) => serde_json::to_vec(&Typed {
+                api_version: &self.api_version,
+                kind: &self.kind,
+                object,
+            }),
+            _ => serde_json::to_vec(&self.object()),
+        }
+        .unwrap_or_default()
+    }
+}
+
+/// A stored object as the API answers it: with its type's `apiVersion` and `kind`, serialized
+/// from the store's copy (keys in the order `serde_json` gives a map: sorted, as `typed`
+/// leaves them), so that a response or a watch event costs no copy of the object.
+pub struct Typed<'a> {
+    /// The served `apiVersion`.
+    pub api_version: &'a str,
+    /// The type's `kind`.
+    pub kind: &'a str,
+    /// The stored object (its own `apiVersion` and `kind`, if any, are left out).
+    pub object: &'a Map<String, Value>,
+}
+
+impl serde::Serialize for Typed<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let own = self
+            .object
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind"))
+            .count();
+        let mut map = serializer.serialize_map(Some(own + 2))?;
+        let mut typed = [("apiVersion", self.api_version), ("kind", self.kind)]
+            .into_iter()
+            .peekable();
+        for (k, v) in self.object {
+            if matches!(k.as_str(), "apiVersion" | "kind") {
+                continue;
+            }
+            while let Some((tk, tv)) = typed.next_if(|(tk, _)| *tk < k.as_str()) {
+                map.serialize_entry(tk, tv)?;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        for (tk, tv) in typed {
+            map.serialize_entry(tk, tv)?;
+        }
+        map.end()
     }
 }
 
@@ -870,12 +927,23 @@ fn commit(
         validate_crd(&new)?;
         set_crd_status(&mut new);
     }
-    if let Some(old) = old {
+    // A status write keeps everything but `status` from the stored object
+    // (`merge_subresource`), as the API server's status strategies reset the rest: its spec is
+    // the stored one, so neither an immutable field nor `spec.template` changes and
+    // `generation` stays (which took three walks of a StatefulSet's spec per status write).
+    let status_only = t.subresource.as_deref() == Some("status");
+    debug_assert!(
+        !status_only || old.is_none_or(|o| eq_except(o, &new, &["metadata", "status"])),
+        "a status write changed more than status"
+    );
+    if let Some(old) = old
+        && !status_only
+    {
         check_immutable(rt, t.name(), old, &new)?;
     }
     if let Some(old) = old {
         if rt.has_generation {
-            let spec_changed = !eq_except(old, &new, &["metadata", "status"]);
+            let spec_changed = !status_only && !eq_except(old, &new, &["metadata", "status"]);
             let g = old
                 .at("/metadata/generation")
                 .and_then(Value::as_i64)
@@ -925,11 +993,15 @@ fn commit(
             (Manage::CreateOwning(fields_v1), None) => {
                 fields::record_create_owning(&mut new, shape(rt), req, fields_v1.clone());
             }
+            (_, Some(old)) if status_only => {
+                fields::record_status_update(old, &mut new, shape(rt), req);
+            }
             _ => fields::record_update(old, &mut new, shape(rt), req),
         }
     }
     initial_status(&rt.kind, &mut new);
     let template_changed = match old {
+        _ if status_only => false,
         Some(o) => o.at("/spec/template") != new.at("/spec/template"),
         None => new.at("/spec/template").is_some(),
     };
@@ -1751,5 +1823,35 @@ mod tests {
         let o = get(&s, &t).unwrap();
         assert_eq!(o["spec"]["replicas"], 4);
         assert_eq!(o["metadata"]["generation"], 2);
+    }
+
+    #[test]
+    fn response_bytes_are_the_typed_object() {
+        let (mut s, c) = setup();
+        let t = sts_target(&s, "web");
+        // A body that names its own type: the served apiVersion and kind replace it.
+        let body = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "web"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"a": "b"}}}});
+        let created = create(&mut s, &c, &t, body, &opts("t")).unwrap();
+        let st = Target {
+            subresource: Some("scale".into()),
+            ..t.clone()
+        };
+        let scaled = patch(
+            &mut s,
+            &c,
+            &st,
+            "application/merge-patch+json",
+            br#"{"spec":{"replicas":2}}"#,
+            &opts("t"),
+        )
+        .unwrap();
+        for o in [created, scaled] {
+            let bytes = o.to_json();
+            assert_eq!(bytes, serde_json::to_vec(&o.object()).unwrap());
+            let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(parsed, o.object());
+            assert!(parsed["kind"] == "StatefulSet" || parsed["kind"] == "Scale");
+        }
     }
 }

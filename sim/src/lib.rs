@@ -238,6 +238,11 @@ impl Sim {
         lock(&self.shared.audit).clone()
     }
 
+    /// How many requests the audit log holds (without copying it, as [`Sim::audit`] does).
+    pub fn audit_len(&self) -> usize {
+        lock(&self.shared.audit).len()
+    }
+
     /// Clears the audit log.
     pub fn clear_audit(&self) {
         lock(&self.shared.audit).clear();

@@ -38,7 +38,11 @@ fn json_response(code: u16, body: &Value) -> Response {
     // `serde_json::to_vec` rather than `to_string` (`Display`), which writes through the
     // formatting machinery: about 2% of the simulator's CPU in the scale bench. Serializing a
     // `Value` cannot fail (its map keys are strings).
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response with a JSON body already serialized.
+fn bytes_response(code: u16, bytes: Vec<u8>) -> Response {
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     resp.headers_mut().insert(
@@ -212,23 +216,20 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         .unwrap_or_default()
         .to_string();
     let result: Result<Answer, ApiError> = (|| match audit.verb.as_str() {
-        "get" => sh
-            .read(|s| api::get(s, &target))
-            .map(|v| (200, v, None, false)),
+        "get" => sh.read(|s| api::get(s, &target)).map(Answer::Read),
         "list" => {
             let q = list_query(&query)?;
-            sh.read(|s| api::list(s, &target, &q))
-                .map(|v| (200, v, None, false))
+            sh.read(|s| api::list(s, &target, &q)).map(Answer::Read)
         }
         "create" => {
             let body: Value = parse_body(&body, &content_type)?;
             sh.write(|s| api::create(s, &sh.clock, &target, body, &opts))
-                .map(outcome)
+                .map(Answer::Written)
         }
         "update" => {
             let body: Value = parse_body(&body, &content_type)?;
             sh.write(|s| api::update(s, &sh.clock, &target, body, &opts))
-                .map(outcome)
+                .map(Answer::Written)
         }
         "patch" => {
             // An apply is merged outside the store's lock, into the object as read here, and
@@ -249,26 +250,31 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
             };
             let prepared = api::prepare_patch(snapshot, &sh.clock, req);
             sh.write(|s| api::patch_prepared(s, &sh.clock, req, prepared))
-                .map(outcome)
+                .map(Answer::Written)
         }
         "delete" => {
             let d = delete_opts(&query, &body);
             sh.write(|s| api::delete(s, &sh.clock, &target, &d))
-                .map(outcome)
+                .map(Answer::Written)
         }
         "deletecollection" => {
             let q = list_query(&query)?;
             let d = delete_opts(&query, &body);
             sh.write(|s| api::delete_collection(s, &sh.clock, &target, &q, &d))
-                .map(|v| (200, v, None, false))
+                .map(Answer::Read)
         }
         other => Err(ApiError::MethodNotAllowed(format!(
             "verb {other} is not supported"
         ))),
     })();
     match result {
-        Ok((code, body, stored, template_changed)) => {
-            record(code, stored.as_deref().or(Some(&body)), template_changed);
+        Ok(Answer::Written(o)) => {
+            record(o.code, Some(&o.stored), o.template_changed);
+            bytes_response(o.code, o.to_json())
+        }
+        Ok(Answer::Read(body)) => {
+            let code = 200;
+            record(code, Some(&body), false);
             let body = match view {
                 table::View::Table if matches!(audit.verb.as_str(), "get" | "list") => {
                     let include_object = query.get("includeObject").unwrap_or("Metadata");
@@ -288,12 +294,11 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     }
 }
 
-/// An answer: HTTP code, body, the stored object after a write, whether the write changed
-/// `spec.template`.
-type Answer = (u16, Value, Option<Arc<Value>>, bool);
-
-fn outcome(o: Outcome) -> Answer {
-    (o.code, o.object(), Some(o.stored), o.template_changed)
+/// What a request answers: a body read (or built, for a delete of a collection), with code
+/// 200; or the outcome of a write, answered from the stored object without copying it.
+enum Answer {
+    Read(Value),
+    Written(Outcome),
 }
 
 /// The manager name the API server derives from a user agent: the part before the first `/`.

@@ -15,10 +15,9 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use serde::Serialize;
-use serde::ser::SerializeMap;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::api::Target;
+use crate::api::{Target, Typed};
 use crate::errors::ApiError;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::Shared;
@@ -118,42 +117,6 @@ fn line(kind: &str, object: Value) -> Bytes {
     let mut bytes = serde_json::to_vec(&Line { kind, object }).unwrap_or_default();
     bytes.push(b'\n');
     Bytes::from(bytes)
-}
-
-/// A stored object as the API answers it: with its type's `apiVersion` and `kind`, serialized
-/// from the store's copy (keys in the order `serde_json` gives a map: sorted), so that a watch
-/// event costs no copy of the object.
-struct Typed<'a> {
-    api_version: &'a str,
-    kind: &'a str,
-    object: &'a Map<String, Value>,
-}
-
-impl Serialize for Typed<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let own = self
-            .object
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "apiVersion" | "kind"))
-            .count();
-        let mut map = serializer.serialize_map(Some(own + 2))?;
-        let mut typed = [("apiVersion", self.api_version), ("kind", self.kind)]
-            .into_iter()
-            .peekable();
-        for (k, v) in self.object {
-            if matches!(k.as_str(), "apiVersion" | "kind") {
-                continue;
-            }
-            while let Some((tk, tv)) = typed.next_if(|(tk, _)| *tk < k.as_str()) {
-                map.serialize_entry(tk, tv)?;
-            }
-            map.serialize_entry(k, v)?;
-        }
-        for (tk, tv) in typed {
-            map.serialize_entry(tk, tv)?;
-        }
-        map.end()
-    }
 }
 
 /// One watch event line of a stored object: the same bytes as
