@@ -223,11 +223,109 @@ fn walk(
 /// `to_fields_v1(&field_set(obj, shape))`, without the intermediate set (what a create
 /// records, where the writer owns everything). An empty object when `obj` sets nothing.
 pub fn fields_v1_of(obj: &Value, shape: Shape<'_>) -> Value {
+    match direct_fields_v1(obj, shape) {
+        Some(v1) => v1,
+        None => fields_v1_by_trie(obj, shape),
+    }
+}
+
+/// [`fields_v1_of`] built through a [`Trie`], which merges the items of a keyed list that
+/// share a key.
+fn fields_v1_by_trie(obj: &Value, shape: Shape<'_>) -> Value {
     let mut root = Trie::default();
     for (prefix, v, shape, field) in owned_parts(obj, shape) {
         root.node(&prefix).add(v, shape, field);
     }
     root.into_fields_v1()
+}
+
+/// [`fields_v1_of`] built straight into the `FieldsV1` maps, each node once, in key order
+/// (about a tenth of the simulator's CPU at 1,000 clusters went to creates' entries built
+/// through a [`Trie`] and converted). `None` when a keyed list has two items under one key,
+/// whose fields the trie merges; `direct_same_as_trie` checks the two agree.
+fn direct_fields_v1(obj: &Value, shape: Shape<'_>) -> Option<Value> {
+    let mut root = Vec::new();
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "apiVersion" | "kind" => {}
+            "metadata" => {
+                let mut meta = Vec::new();
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    if !SERVER_METADATA.contains(&mk.as_str()) {
+                        let node = direct_node(mv, shape.child(k).child(mk), mk)?;
+                        meta.push((tagged("f:", mk), node));
+                    }
+                }
+                if !meta.is_empty() {
+                    root.push((tagged("f:", k), Value::Object(meta.into_iter().collect())));
+                }
+            }
+            _ => root.push((tagged("f:", k), direct_node(v, shape.child(k), k)?)),
+        }
+    }
+    Some(Value::Object(root.into_iter().collect()))
+}
+
+/// The `FieldsV1` node of the value `v` (under `field`, with the given shape), as
+/// [`Trie::add`] finds its members: a member without descendants is `{}`; a keyed list item
+/// with descendants also has `.`.
+fn direct_node(v: &Value, shape: Shape<'_>, field: &str) -> Option<Value> {
+    let children: Vec<(String, Value)> = match v {
+        Value::Object(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, cv)| Some((tagged("f:", k), direct_node(cv, shape.child(k), k)?)))
+            .collect::<Option<_>>()?,
+        Value::Array(items) if !items.is_empty() => match shape.list_kind(field, items) {
+            ListKind::Map(keys) if items.iter().all(Value::is_object) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    let mut node = match direct_node(item, shape.items(), field)? {
+                        Value::Object(m) => m,
+                        _ => Map::new(),
+                    };
+                    if !node.is_empty() {
+                        node.insert(".".into(), Value::Object(Map::new()));
+                    }
+                    out.push((
+                        tagged_json("k:", &item_key(item, &keys)),
+                        Value::Object(node),
+                    ));
+                }
+                let map: Map<String, Value> = out.into_iter().collect();
+                // Two items under one key: the trie merges their fields.
+                if map.len() != items.len() {
+                    return None;
+                }
+                return Some(Value::Object(map));
+            }
+            ListKind::Set => items
+                .iter()
+                .map(|item| (tagged_json("v:", item), Value::Object(Map::new())))
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    Some(Value::Object(children.into_iter().collect()))
+}
+
+/// `tag` followed by `name` (`f:spec`), without the formatting machinery.
+fn tagged(tag: &str, name: &str) -> String {
+    let mut s = String::with_capacity(tag.len() + name.len());
+    s.push_str(tag);
+    s.push_str(name);
+    s
+}
+
+/// `tag` followed by `v` as JSON (`k:{"name":"fe"}`, `v:"a"`), as `format!("{tag}{v}")`
+/// writes it.
+fn tagged_json(tag: &str, v: &Value) -> String {
+    // Serializing a `Value` to memory does not fail (its map keys are strings).
+    let json = serde_json::to_vec(v).unwrap_or_default();
+    let mut s = String::with_capacity(tag.len() + json.len());
+    s.push_str(tag);
+    s.push_str(&String::from_utf8_lossy(&json));
+    s
 }
 
 /// A field set as a trie: whether the node is itself a member, and its children by path
@@ -1609,6 +1707,28 @@ mod tests {
                     trie.insert(p);
                 }
                 prop_assert_eq!(to_fields_v1(&set), trie.into_fields_v1());
+            }
+
+            /// A create's `FieldsV1` built straight into maps is the trie's, and it gives up
+            /// (for the trie) exactly when a keyed list has two items under one key.
+            #[test]
+            fn direct_same_as_trie(edits in prop::collection::vec((0u8..12, 0u8..6), 0..10)) {
+                let mut obj = base();
+                for (part, n) in edits {
+                    edit(&mut obj, part, n);
+                }
+                let by_trie = fields_v1_by_trie(&obj, Shape::Builtin);
+                let repeated = obj["spec"]["containers"].as_array().into_iter().flatten().any(|c| {
+                    let names: Vec<String> = c["env"].as_array().into_iter().flatten().map(|e| e["name"].to_string()).collect();
+                    names.iter().collect::<std::collections::BTreeSet<_>>().len() != names.len()
+                });
+                match direct_fields_v1(&obj, Shape::Builtin) {
+                    Some(direct) => {
+                        prop_assert!(!repeated);
+                        prop_assert_eq!(direct, by_trie);
+                    }
+                    None => prop_assert!(repeated),
+                }
             }
 
             /// An apply onto an object without entries (a create) gives what `apply_full`

@@ -220,7 +220,8 @@ fn desired_status(
     failure: Option<PodFailure>,
     restarts: i64,
 ) -> Option<Value> {
-    let old_status = pod.get("status").cloned().unwrap_or(json!({}));
+    let empty = json!({});
+    let old_status = pod.get("status").unwrap_or(&empty);
     if matches!(old_status["phase"].as_str(), Some("Failed" | "Succeeded")) {
         return None;
     }

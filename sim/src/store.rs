@@ -162,6 +162,53 @@ impl Revision {
 /// Key of a type in storage: `(group, plural)`.
 pub type TypeKey = (String, String);
 
+/// A key of two strings ([`TypeKey`], [`ObjKey`]) as the store's maps compare it, so that they
+/// are searched with two `&str` (`&(group, plural) as &dyn Pair`) instead of a key built for
+/// each lookup (four strings allocated and freed per object read).
+trait Pair {
+    fn pair(&self) -> (&str, &str);
+}
+
+impl Pair for (String, String) {
+    fn pair(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl Pair for (&str, &str) {
+    fn pair(&self) -> (&str, &str) {
+        *self
+    }
+}
+
+// `Borrow` requires the borrowed form to compare as the owned one: both compare the first
+// string, then the second, as tuples do.
+impl<'a> std::borrow::Borrow<dyn Pair + 'a> for (String, String) {
+    fn borrow(&self) -> &(dyn Pair + 'a) {
+        self
+    }
+}
+
+impl PartialEq for dyn Pair + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.pair() == other.pair()
+    }
+}
+
+impl Eq for dyn Pair + '_ {}
+
+impl PartialOrd for dyn Pair + '_ {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for dyn Pair + '_ {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.pair().cmp(&other.pair())
+    }
+}
+
 /// Key of an object within its type: `(namespace or "", name)`.
 pub type ObjKey = (String, String);
 
@@ -294,8 +341,8 @@ impl Store {
 
     fn entry(&self, group: &str, plural: &str, ns: &str, name: &str) -> Option<&Arc<Value>> {
         self.objects
-            .get(&(group.to_string(), plural.to_string()))?
-            .get(&(ns.to_string(), name.to_string()))
+            .get(&(group, plural) as &dyn Pair)?
+            .get(&(ns, name) as &dyn Pair)
     }
 
     /// One object.
@@ -316,7 +363,7 @@ impl Store {
 
     /// All objects of a type, optionally in one namespace, ordered by (namespace, name).
     pub fn list(&self, group: &str, plural: &str, ns: Option<&str>) -> Vec<&Value> {
-        match self.objects.get(&(group.to_string(), plural.to_string())) {
+        match self.objects.get(&(group, plural) as &dyn Pair) {
             None => Vec::new(),
             Some(m) => match ns {
                 None => m.values().map(Arc::as_ref).collect(),
@@ -335,7 +382,7 @@ impl Store {
         let Some(set) = self.index.dependents.get(owner_uid) else {
             return Vec::new();
         };
-        let Some(m) = self.objects.get(&(group.to_string(), plural.to_string())) else {
+        let Some(m) = self.objects.get(&(group, plural) as &dyn Pair) else {
             return Vec::new();
         };
         set.iter()
@@ -458,8 +505,8 @@ impl Store {
     pub fn remove(&mut self, group: &str, plural: &str, ns: &str, name: &str) -> Option<Value> {
         let obj = self
             .objects
-            .get_mut(&(group.to_string(), plural.to_string()))?
-            .remove(&(ns.to_string(), name.to_string()))?;
+            .get_mut(&(group, plural) as &dyn Pair)?
+            .remove(&(ns, name) as &dyn Pair)?;
         self.supersede(obj.clone());
         let mut obj = Arc::unwrap_or_clone(obj);
         self.rv += 1;
@@ -605,7 +652,24 @@ pub fn obj_key(obj: &Value) -> ObjKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    proptest! {
+        /// A map of string pairs searched by two `&str` finds what a search by an owned pair
+        /// finds, for names that are prefixes of one another.
+        #[test]
+        fn pair_lookups_agree_with_owned_keys(
+            keys in prop::collection::vec(("[ab]{0,3}", "[ab-]{0,3}"), 0..20),
+            probe in ("[ab]{0,3}", "[ab-]{0,3}"),
+        ) {
+            let map: BTreeMap<(String, String), usize> =
+                keys.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+            for k in keys.iter().chain([&probe]) {
+                prop_assert_eq!(map.get(&(k.0.as_str(), k.1.as_str()) as &dyn Pair), map.get(k));
+            }
+        }
+    }
 
     #[test]
     fn writes_are_counted_by_type_deletes_included() {
