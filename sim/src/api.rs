@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::clock::SimClock;
-use crate::defaults::{apply_defaults, initial_status};
+use crate::defaults::{apply_defaults, initial_status, initial_status_kept};
 use crate::errors::{ApiError, Cause};
 use crate::fields::{self, ApplyRequest};
 use crate::listtypes::Shape;
@@ -501,6 +501,83 @@ pub fn update(
     check_resource_version(t, &old, &body)?;
     let new = merge_subresource(t, &old, body);
     commit(store, clock, t, Some(&*old), new, opts, Manage::Record)
+}
+
+/// A write of `status` through the `/status` subresource by a simulated controller: stores
+/// what [`update`] stores for the body `{"metadata": {"name", "namespace"}, "status": status}`,
+/// but in the stored object itself, moved out of the store and back
+/// ([`Store::take_for_write`]), when nothing else holds it; else in a copy. Copying each pod
+/// whole to replace its status was 7% of the simulator's CPU at 1,000 clusters (the kubelet's
+/// writes). Types with a schema (custom resources), objects being deleted, and a status that
+/// the type's initial status would complete take [`update`].
+///
+/// # Errors
+/// As [`update`]; 404 when the object is absent.
+pub fn write_status(
+    store: &mut Store,
+    clock: &SimClock,
+    t: &Target,
+    status: Value,
+    opts: &WriteOpts,
+) -> Result<Outcome, ApiError> {
+    let rt = &t.rt;
+    let (group, plural) = (rt.group.as_str(), rt.plural.as_str());
+    let simple = t.subresource.as_deref() == Some("status")
+        && rt.schema.is_none()
+        && rt.kind != "CustomResourceDefinition"
+        && !opts.dry_run
+        // A status that `initial_status` would complete is recorded before it is completed.
+        && initial_status_kept(&rt.kind, &status)
+        && store
+            .get(group, plural, t.ns(), t.name())
+            .is_some_and(|o| o.is_object() && o.at("/metadata/deletionTimestamp").is_none());
+    if !simple {
+        let mut metadata = Map::new();
+        metadata.insert("name".into(), json!(t.name()));
+        if let Some(ns) = &t.namespace {
+            metadata.insert("namespace".into(), json!(ns));
+        }
+        let body = json!({"metadata": metadata, "status": status});
+        return update(store, clock, t, body, opts);
+    }
+    let Some(mut taken) = store.take_for_write(group, plural, t.ns(), t.name()) else {
+        return Err(t.not_found());
+    };
+    let old_status = match taken.obj.as_object_mut() {
+        Some(m) => m.insert("status".into(), status),
+        None => None,
+    };
+    let mut ip = || store.next_ip(96);
+    apply_defaults(&rt.kind, &mut taken.obj, &mut ip);
+    if taken.obj.get("status") == old_status.as_ref() {
+        // A no-op write: the object goes back as it was.
+        if let (Some(st), Some(m)) = (old_status, taken.obj.as_object_mut()) {
+            m.insert("status".into(), st);
+        }
+        let stored = store
+            .put_back(group, plural, taken)
+            .ok_or_else(|| t.not_found())?;
+        return Ok(Outcome::new(rt, 200, stored, false));
+    }
+    let manager = if opts.manager.is_empty() {
+        "unknown"
+    } else {
+        opts.manager.as_str()
+    };
+    let api_version = rt.api_version();
+    let ts = now(clock);
+    let req = ApplyRequest {
+        manager,
+        force: false,
+        api_version: &api_version,
+        subresource: Some("status"),
+        now: &ts,
+    };
+    fields::record_status_write(old_status, &mut taken.obj, shape(rt), req);
+    let stored = store
+        .put_taken(group, plural, taken.obj, taken.previous)
+        .ok_or_else(|| t.not_found())?;
+    Ok(Outcome::new(rt, 200, stored, false))
 }
 
 /// The optimistic-concurrency precondition: a `metadata.resourceVersion` in the request must
@@ -1823,6 +1900,75 @@ mod tests {
         let o = get(&s, &t).unwrap();
         assert_eq!(o["spec"]["replicas"], 4);
         assert_eq!(o["metadata"]["generation"], 2);
+    }
+
+    /// A controller's status write made in the stored object stores what `update` of
+    /// `/status` stores, with the same resourceVersions and events, no-ops and writes that
+    /// take `update` included.
+    #[test]
+    fn status_write_in_place_same_as_update() {
+        let (mut a, c) = setup();
+        let (mut b, _) = setup();
+        let pods = a.registry.find("", "v1", "pods").cloned().unwrap();
+        let t = Target::object(&pods, Some("default"), "p");
+        let pod = json!({"metadata": {"name": "p", "namespace": "default", "labels": {"app": "x"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        for s in [&mut a, &mut b] {
+            create(s, &c, &t, pod.clone(), &opts("kube-controller-manager")).unwrap();
+        }
+        let st = Target {
+            subresource: Some("status".into()),
+            ..t.clone()
+        };
+        let statuses = [
+            json!({"phase": "Pending", "conditions": [{"type": "Ready", "status": "False"}]}),
+            json!({"phase": "Running", "podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}),
+            // The same again: a no-op.
+            json!({"phase": "Running", "podIP": "10.0.0.1", "conditions": [{"type": "Ready", "status": "True"}]}),
+            // Without a phase: completed by the initial status, through `update`.
+            json!({"conditions": []}),
+            json!({"phase": "Running"}),
+        ];
+        for (i, status) in statuses.into_iter().enumerate() {
+            let manager = if i % 2 == 0 { "kubelet" } else { "other" };
+            let body = json!({"metadata": {"name": "p", "namespace": "default"}, "status": status.clone()});
+            let x = write_status(&mut a, &c, &st, status, &opts(manager)).unwrap();
+            let y = update(&mut b, &c, &st, body, &opts(manager)).unwrap();
+            assert_eq!(x.code, y.code);
+            assert_eq!(x.stored, y.stored, "write {i}");
+            assert_eq!(
+                a.get("", "pods", "default", "p"),
+                b.get("", "pods", "default", "p")
+            );
+            assert_eq!(a.current_rv(), b.current_rv(), "write {i}");
+            let events = |s: &Store| {
+                s.changes_since(0)
+                    .into_iter()
+                    .flatten()
+                    .map(|e| {
+                        // As a watch sends it (a compact state keeps no type of its own).
+                        let mut object = e.object.value().into_owned();
+                        if let Some(m) = object.as_object_mut() {
+                            m.remove("apiVersion");
+                            m.remove("kind");
+                        }
+                        let previous = e.previous.as_ref().map(|p| p.meta().clone());
+                        (e.rv, e.kind, object, previous)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(events(&a), events(&b), "write {i}");
+        }
+        let stored = a.get("", "pods", "default", "p").unwrap();
+        assert_eq!(stored["status"]["phase"], "Running");
+        // The last write took every status field it wrote from "other", whose entry went.
+        let managers: Vec<&str> = stored["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(managers, ["kube-controller-manager", "kubelet"]);
     }
 
     #[test]

@@ -264,6 +264,29 @@ pub fn set_status(
     api::update(store, clock, &t, body, &opts_as(manager)).map(|_| ())
 }
 
+/// As [`set_status`], for a caller that gives up its reference to the stored object, so that
+/// the write can be made in the object itself rather than a copy ([`api::write_status`]).
+///
+/// # Errors
+/// As [`api::write_status`].
+pub fn set_status_owned(
+    store: &mut Store,
+    clock: &SimClock,
+    group: &str,
+    plural: &str,
+    obj: Arc<Value>,
+    status: Value,
+    manager: &str,
+) -> Result<(), ApiError> {
+    if obj.get("status") == Some(&status) {
+        return Ok(());
+    }
+    let mut t = target_of(store, group, plural, &obj)?;
+    t.subresource = Some("status".into());
+    drop(obj);
+    api::write_status(store, clock, &t, status, &opts_as(manager)).map(|_| ())
+}
+
 /// Deletes an object (background propagation).
 ///
 /// # Errors

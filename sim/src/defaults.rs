@@ -111,6 +111,16 @@ pub fn initial_status(kind: &str, obj: &mut Value) {
     }
 }
 
+/// Whether [`initial_status`] leaves an object of `kind` whose status is `status` unchanged.
+pub fn initial_status_kept(kind: &str, status: &Value) -> bool {
+    match kind {
+        "Pod" | "Namespace" | "PersistentVolumeClaim" => {
+            !status.is_object() || status.get("phase").is_some()
+        }
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -886,18 +886,35 @@ pub fn record_update(
 
 /// [`record_update`] for a write through the `status` subresource, whose object is the stored
 /// one but for `status` and the server's metadata (`managedFields`, `resourceVersion`,
-/// `generation`; see `api::merge_subresource`): only those are compared, not the spec it
-/// copied (debug builds check that nothing else differs).
+/// `generation`; see `api::merge_subresource`): only `status` is compared, not the spec and
+/// metadata it copied (debug builds check that nothing else differs).
 pub fn record_status_update(old: &Value, new: &mut Value, shape: Shape<'_>, req: ApplyRequest<'_>) {
     debug_assert!(
-        same_but_metadata_and_status(old, new),
+        same_but_status(old, new),
         "a status write changed more than status"
     );
     record_changes(old, new, shape, req, true);
 }
 
-/// Whether two objects are equal but for `metadata` and `status` (for debug checks).
-fn same_but_metadata_and_status(a: &Value, b: &Value) -> bool {
+/// [`record_status_update`] given only the stored object's `status` (`None` without one):
+/// `new` is the stored object with its status replaced, which the object's other fields need
+/// not be copied to tell.
+pub fn record_status_write(
+    old_status: Option<Value>,
+    new: &mut Value,
+    shape: Shape<'_>,
+    req: ApplyRequest<'_>,
+) {
+    let mut old = Map::new();
+    if let Some(status) = old_status {
+        old.insert("status".into(), status);
+    }
+    record_changes(&Value::Object(old), new, shape, req, true);
+}
+
+/// Whether two objects are equal but for `status` and the server's metadata (for debug
+/// checks).
+fn same_but_status(a: &Value, b: &Value) -> bool {
     fn rest(v: &Value) -> Option<Vec<(&String, &Value)>> {
         v.as_object().map(|m| {
             m.iter()
@@ -905,7 +922,15 @@ fn same_but_metadata_and_status(a: &Value, b: &Value) -> bool {
                 .collect()
         })
     }
-    rest(a) == rest(b)
+    fn meta(v: &Value) -> Vec<(&String, &Value)> {
+        v.get("metadata")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !SERVER_METADATA.contains(&k.as_str()))
+            .collect()
+    }
+    rest(a) == rest(b) && meta(a) == meta(b)
 }
 
 /// The incremental computation of [`record_update`] and [`record_status_update`].
@@ -1056,17 +1081,14 @@ fn put_owning_all(obj: &mut Value, req: ApplyRequest<'_>, operation: &str, trie:
 /// The parts of two objects whose values differ, as field paths: `[f:<field>]` for top-level
 /// fields, `[f:metadata, f:<field>]` for fields of `metadata` that are not the server's.
 /// `None` when either is not an object or has a `metadata` that is not one. With
-/// `status_only` (a status write, whose other fields are the stored ones), only `metadata`
-/// and `status` are compared.
+/// `status_only` (a status write, whose other fields and metadata not the server's are the
+/// stored ones), only `status` is compared.
 fn differing_parts(old: &Value, new: &Value, status_only: bool) -> Option<Vec<FieldPath>> {
     let (o, n) = (old.as_object()?, new.as_object()?);
     let mut parts = Vec::new();
     let keys: BTreeSet<&String> = o.keys().chain(n.keys()).collect();
     for k in keys {
-        if k == "apiVersion"
-            || k == "kind"
-            || status_only && !matches!(k.as_str(), "metadata" | "status")
-        {
+        if k == "apiVersion" || k == "kind" || status_only && k != "status" {
             continue;
         }
         if k == "metadata" {
@@ -1795,10 +1817,13 @@ mod tests {
                                 }
                             }
                         }
-                        let (mut fast, mut full) = (written.clone(), written);
+                        let (mut fast, mut full) = (written.clone(), written.clone());
                         record_status_update(&current, &mut fast, Shape::Builtin, req);
                         record_update_full(Some(&current), &mut full, Shape::Builtin, req);
                         prop_assert_eq!(&fast, &full);
+                        let mut given_status = written;
+                        record_status_write(current.get("status").cloned(), &mut given_status, Shape::Builtin, req);
+                        prop_assert_eq!(&given_status, &full);
                     }
                     let (mut fast, mut full) = (next.clone(), next);
                     record_update(Some(&current), &mut fast, Shape::Builtin, req);

@@ -178,7 +178,9 @@ impl Kubelet {
             if let Some(status) = status {
                 controllers::log_err(
                     "kubelet status",
-                    controllers::set_status(store, clock, "", "pods", &pod, status, KUBELET),
+                    // The pod is given up (it is read again below), so that the write can
+                    // be made in the stored pod rather than a copy.
+                    controllers::set_status_owned(store, clock, "", "pods", pod, status, KUBELET),
                 );
             }
             if mark.no_op(store) {

@@ -159,6 +159,17 @@ impl Revision {
     }
 }
 
+/// An object taken out of the store for a write ([`Store::take_for_write`]).
+#[derive(Debug)]
+pub struct Taken {
+    /// The object (moved out of the store, or a copy when shared).
+    pub obj: Value,
+    /// Its state as the history now keeps it: the write's previous state.
+    pub previous: Revision,
+    /// Whether the store holds `null` in its place until it is put back.
+    moved: bool,
+}
+
 /// Key of a type in storage: `(group, plural)`.
 pub type TypeKey = (String, String);
 
@@ -482,6 +493,92 @@ impl Store {
             previous,
         });
         obj
+    }
+
+    /// Takes an object out for a write that changes only its `status` ([`Store::put_taken`]
+    /// puts it back): its retained event is compacted first, as `put` compacts the state it
+    /// replaces, so that when nothing else holds the object (no reader's `Arc`) it is moved
+    /// out rather than copied. `None` when absent.
+    ///
+    /// Until it is put back, the store holds `null` in its place: the caller must not read
+    /// the store in between, and must put it back (changed or not) before it returns.
+    pub fn take_for_write(
+        &mut self,
+        group: &str,
+        plural: &str,
+        ns: &str,
+        name: &str,
+    ) -> Option<Taken> {
+        let current = self.entry(group, plural, ns, name)?.clone();
+        let previous = self.supersede(current);
+        let slot = self
+            .objects
+            .get_mut(&(group, plural) as &dyn Pair)?
+            .get_mut(&(ns, name) as &dyn Pair)?;
+        let (obj, moved) = match Arc::get_mut(slot) {
+            Some(v) => (std::mem::take(v), true),
+            None => (Value::clone(slot), false),
+        };
+        Some(Taken {
+            obj,
+            previous,
+            moved,
+        })
+    }
+
+    /// Puts back an object taken with [`Store::take_for_write`] unchanged: no write, no event.
+    /// Returns the stored object.
+    pub fn put_back(&mut self, group: &str, plural: &str, taken: Taken) -> Option<Arc<Value>> {
+        let (ns, name) = obj_key(&taken.obj);
+        let slot = self
+            .objects
+            .get_mut(&(group, plural) as &dyn Pair)?
+            .get_mut(&(ns.as_str(), name.as_str()) as &dyn Pair)?;
+        if taken.moved {
+            *slot = Arc::new(taken.obj);
+        }
+        Some(slot.clone())
+    }
+
+    /// Stores `obj`, taken with [`Store::take_for_write`] and changed in `status` and the
+    /// server's metadata only (its name, uid, labels, owner references, finalizers and
+    /// deletion state as taken), under the next resourceVersion, as [`Store::put`] would:
+    /// a `MODIFIED` event whose previous state is the compacted one. Returns the stored object.
+    pub fn put_taken(
+        &mut self,
+        group: &str,
+        plural: &str,
+        mut obj: Value,
+        previous: Revision,
+    ) -> Option<Arc<Value>> {
+        self.rv += 1;
+        let rv = self.rv;
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
+        }
+        let (ns, name) = obj_key(&obj);
+        let obj = Arc::new(obj);
+        let slot = self
+            .objects
+            .get_mut(&(group, plural) as &dyn Pair)?
+            .get_mut(&(ns.as_str(), name.as_str()) as &dyn Pair)?;
+        *slot = obj.clone();
+        // The indexes hold the same identity and owners: only the times of change move.
+        for owner in owner_uids(&obj) {
+            self.index.dependents_rv.insert(owner, rv);
+        }
+        let tk = (group.to_string(), plural.to_string());
+        self.index.touch_ns(&tk, &ns, rv);
+        self.record(StoredEvent {
+            rv,
+            group: group.into(),
+            plural: plural.into(),
+            namespace: ns,
+            kind: EventKind::Modified,
+            object: Revision::Value(obj.clone()),
+            previous: Some(previous),
+        });
+        Some(obj)
     }
 
     /// Compacts a state that a write has just replaced, in the retained event that carried it
