@@ -526,7 +526,8 @@ pub fn write_status(
         && rt.schema.is_none()
         && rt.kind != "CustomResourceDefinition"
         && !opts.dry_run
-        // A status that `initial_status` would complete is recorded before it is completed.
+        // `update` records a write's fields before the type's initial status completes the
+        // object: a status that it would complete takes `update`, to record the same fields.
         && initial_status_kept(&rt.kind, &status)
         && store
             .get(group, plural, t.ns(), t.name())
@@ -1969,6 +1970,34 @@ mod tests {
             .filter_map(|e| e["manager"].as_str())
             .collect();
         assert_eq!(managers, ["kube-controller-manager", "kubelet"]);
+    }
+
+    /// As above for a StatefulSet, whose `generation` and defaulted spec a status write keeps.
+    #[test]
+    fn statefulset_status_write_in_place_same_as_update() {
+        let (mut a, c) = setup();
+        let (mut b, _) = setup();
+        let t = sts_target(&a, "web");
+        let set = json!({"metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"a": "b"}},
+                "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        for s in [&mut a, &mut b] {
+            create(s, &c, &t, set.clone(), &opts("t")).unwrap();
+        }
+        let st = Target {
+            subresource: Some("status".into()),
+            ..t.clone()
+        };
+        for ready in [0, 1, 2, 2] {
+            let status = json!({"observedGeneration": 1, "replicas": 2, "readyReplicas": ready});
+            let body = json!({"metadata": {"name": "web", "namespace": "default"}, "status": status.clone()});
+            let x =
+                write_status(&mut a, &c, &st, status, &opts("kube-controller-manager")).unwrap();
+            let y = update(&mut b, &c, &st, body, &opts("kube-controller-manager")).unwrap();
+            assert_eq!(x.stored, y.stored);
+            assert_eq!(a.current_rv(), b.current_rv());
+            assert_eq!(x.stored["metadata"]["generation"], 1);
+        }
     }
 
     #[test]

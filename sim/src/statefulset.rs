@@ -21,6 +21,7 @@
 
 use crate::jsonpath::JsonPath;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -179,7 +180,7 @@ impl StatefulSetController {
                 continue;
             }
             let mark = controllers::Mark::new(store);
-            reconcile(store, clock, &set);
+            reconcile(store, clock, set);
             if mark.no_op(store) {
                 self.idle.insert(key, inputs);
             } else {
@@ -438,7 +439,11 @@ fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64)
     }
 }
 
-fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
+/// Reconciles one StatefulSet; takes the caller's reference to it, which it gives up for its
+/// status write, so that the write can be made in the stored object rather than a copy
+/// ([`controllers::set_status_owned`]).
+fn reconcile(store: &mut Store, clock: &SimClock, owned: Arc<Value>) {
+    let set: &Value = &owned;
     let ns = set
         .at("/metadata/namespace")
         .and_then(Value::as_str)
@@ -629,12 +634,12 @@ fn reconcile(store: &mut Store, clock: &SimClock, set: &Value) {
     });
     controllers::log_err(
         "sts status",
-        controllers::set_status(
+        controllers::set_status_owned(
             store,
             clock,
             "apps",
             "statefulsets",
-            set,
+            owned,
             status,
             CONTROLLER_MANAGER,
         ),
