@@ -70,6 +70,8 @@
 
 use kube_sim::jsonpath::JsonPath;
 use kube_sim::{Sim, SimOptions};
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -192,18 +194,9 @@ fn placement() -> std::io::Result<Option<Placement>> {
     if std::env::var("SCALE_PIN").as_deref() == Ok("0") {
         return Ok(None);
     }
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: the pointer and size are those of `allowed`, which outlives the call.
-    let got =
-        unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut allowed) };
-    if got != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: `CPU_ISSET` only reads the set it is given, for a CPU number below
-    // `CPU_SETSIZE`.
-    let mut cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-        .filter(|&c| unsafe { libc::CPU_ISSET(c, &allowed) })
+    let allowed = sched_getaffinity(Pid::from_raw(0))?;
+    let mut cpus: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| allowed.is_set(c).unwrap_or(false))
         .collect();
     match cpus.pop() {
         Some(operator) if !cpus.is_empty() => Ok(Some(Placement {
@@ -214,30 +207,16 @@ fn placement() -> std::io::Result<Option<Placement>> {
     }
 }
 
-/// The set of the given CPUs (each below `CPU_SETSIZE`, as [`placement`] finds them).
-fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
-    // SAFETY: `cpu_set_t` is a plain bit array; all zeroes is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for &c in cpus {
-        // SAFETY: `c` is below `CPU_SETSIZE` (it came from an affinity set).
-        unsafe { libc::CPU_SET(c, &mut set) };
-    }
-    set
-}
-
-/// Restricts the calling thread (and the threads it starts from now on) to `set`.
+/// The set of the given CPUs.
 ///
 /// # Errors
-/// The OS error of `sched_setaffinity(2)`.
-fn set_affinity(set: &libc::cpu_set_t) -> std::io::Result<()> {
-    // SAFETY: the pointer and size are those of `set`; pid 0 is the calling thread. The call
-    // is a plain system call, so it is also safe between `fork` and `exec` (`pre_exec`).
-    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+/// `EINVAL` for a CPU number beyond the set's size (none that [`placement`] finds).
+fn cpu_set(cpus: &[usize]) -> std::io::Result<CpuSet> {
+    let mut set = CpuSet::new();
+    for &c in cpus {
+        set.set(c)?;
     }
+    Ok(set)
 }
 
 /// A loopback port free at the time of the call (for the operator's HTTP server), so that
@@ -578,7 +557,7 @@ async fn run(
     ready: Duration,
     deadline: Duration,
     window: usize,
-    operator_cpus: Option<libc::cpu_set_t>,
+    operator_cpus: Option<CpuSet>,
 ) -> Result<Row, Box<dyn std::error::Error>> {
     let port = free_port()?;
     let sim = Sim::start(SimOptions {
@@ -607,9 +586,9 @@ async fn run(
     if let Some(set) = operator_cpus {
         use std::os::unix::process::CommandExt;
         // SAFETY: the hook runs in the child between `fork` and `exec`, and only makes one
-        // system call on a set it owns (see `set_affinity`).
+        // system call (`sched_setaffinity(2)`, async-signal-safe) on a set it owns.
         unsafe {
-            operator.pre_exec(move || set_affinity(&set));
+            operator.pre_exec(move || Ok(sched_setaffinity(Pid::from_raw(0), &set)?));
         }
     }
     let mut child: Child = operator
@@ -837,7 +816,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let placement = placement()?;
     match &placement {
         Some(p) => {
-            set_affinity(&cpu_set(&p.simulator))?;
+            sched_setaffinity(Pid::from_raw(0), &cpu_set(&p.simulator)?)?;
             eprintln!(
                 "simulator on CPUs {:?}, operator on CPU {} (SCALE_PIN=0: both on all)",
                 p.simulator, p.operator
@@ -845,7 +824,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => eprintln!("simulator and operator share the CPUs"),
     }
-    let operator_cpus = placement.as_ref().map(|p| cpu_set(&[p.operator]));
+    let operator_cpus = placement
+        .as_ref()
+        .map(|p| cpu_set(&[p.operator]))
+        .transpose()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

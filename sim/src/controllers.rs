@@ -231,57 +231,27 @@ pub fn update_as(
     api::update(store, clock, &t, obj, &opts_as(manager))
 }
 
-/// Replaces an object's status (the `/status` subresource) as `manager`, if it changed.
+/// Replaces an object's status (the `/status` subresource) as `manager`, if it changed
+/// ([`api::write_status`]). A caller that passes its `Arc` of the stored object, rather than a
+/// reference, gives it up before the write, so that the write can be made in the object itself
+/// rather than a copy.
 ///
 /// # Errors
-/// As [`api::update`].
+/// As [`api::write_status`].
 pub fn set_status(
     store: &mut Store,
     clock: &SimClock,
     group: &str,
     plural: &str,
-    obj: &Value,
+    obj: impl std::borrow::Borrow<Value>,
     status: Value,
     manager: &str,
 ) -> Result<(), ApiError> {
-    if obj.get("status") == Some(&status) {
+    let current: &Value = obj.borrow();
+    if current.get("status") == Some(&status) {
         return Ok(());
     }
-    let mut t = target_of(store, group, plural, obj)?;
-    t.subresource = Some("status".into());
-    // A status write takes only `status` from the body (and the object is the stored one, read
-    // under the same lock): no need to send, and copy, the rest.
-    let mut metadata = serde_json::Map::new();
-    for key in ["name", "namespace"] {
-        if let Some(v) = obj.get("metadata").and_then(|m| m.get(key)) {
-            metadata.insert(key.into(), v.clone());
-        }
-    }
-    let mut body = serde_json::Map::new();
-    body.insert("metadata".into(), Value::Object(metadata));
-    body.insert("status".into(), status);
-    let body = Value::Object(body);
-    api::update(store, clock, &t, body, &opts_as(manager)).map(|_| ())
-}
-
-/// As [`set_status`], for a caller that gives up its reference to the stored object, so that
-/// the write can be made in the object itself rather than a copy ([`api::write_status`]).
-///
-/// # Errors
-/// As [`api::write_status`].
-pub fn set_status_owned(
-    store: &mut Store,
-    clock: &SimClock,
-    group: &str,
-    plural: &str,
-    obj: Arc<Value>,
-    status: Value,
-    manager: &str,
-) -> Result<(), ApiError> {
-    if obj.get("status") == Some(&status) {
-        return Ok(());
-    }
-    let mut t = target_of(store, group, plural, &obj)?;
+    let mut t = target_of(store, group, plural, current)?;
     t.subresource = Some("status".into());
     drop(obj);
     api::write_status(store, clock, &t, status, &opts_as(manager)).map(|_| ())

@@ -180,7 +180,7 @@ impl Kubelet {
                     "kubelet status",
                     // The pod is given up (it is read again below), so that the write can
                     // be made in the stored pod rather than a copy.
-                    controllers::set_status_owned(store, clock, "", "pods", pod, status, KUBELET),
+                    controllers::set_status(store, clock, "", "pods", pod, status, KUBELET),
                 );
             }
             if mark.no_op(store) {

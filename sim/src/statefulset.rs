@@ -441,7 +441,7 @@ fn ensure_claims(store: &mut Store, clock: &SimClock, set: &Value, ordinal: i64)
 
 /// Reconciles one StatefulSet; takes the caller's reference to it, which it gives up for its
 /// status write, so that the write can be made in the stored object rather than a copy
-/// ([`controllers::set_status_owned`]).
+/// ([`controllers::set_status`]).
 fn reconcile(store: &mut Store, clock: &SimClock, owned: Arc<Value>) {
     let set: &Value = &owned;
     let ns = set
@@ -634,7 +634,7 @@ fn reconcile(store: &mut Store, clock: &SimClock, owned: Arc<Value>) {
     });
     controllers::log_err(
         "sts status",
-        controllers::set_status_owned(
+        controllers::set_status(
             store,
             clock,
             "apps",
